@@ -1,0 +1,10 @@
+"""Metrics: array-level scores (codes (N, K), factors (N, F)), one metric a module."""
+from pyrodisent.metrics.mcc import correlation_matrix, matched_correlations, mcc
+from pyrodisent.metrics.mig import mig
+from pyrodisent.metrics.dci import dci
+from pyrodisent.metrics.sap import sap
+from pyrodisent.metrics.modularity_explicitness import modularity_explicitness
+from pyrodisent.metrics.irs import irs
+from pyrodisent.metrics.beta_vae_score import beta_vae_score
+from pyrodisent.metrics.factor_vae_score import factor_vae_score
+from pyrodisent.metrics.total_correlation import unsupervised_scores

@@ -1,0 +1,142 @@
+"""Disentanglement, Completeness and Informativeness (DCI).
+
+Eastwood and Williams, "A Framework for the Quantitative Evaluation of Disentangled Representations",
+ICLR 2018, Sec. 2; gradient-boosted-tree variant of disentanglement_lib (``unsupervised_study_v1``).
+
+For each factor j a classifier predicts v_j from all codes; its feature importances give column j of
+the importance matrix R (K codes x F factors). With P_kj = R_kj / sum_j' R_kj' (code k's importance
+spread over factors) and P~_kj = R_kj / sum_k' R_k'j (factor j's importance spread over codes):
+
+    disentanglement = sum_k rho_k (1 - H_F(P_k.)),   rho_k = sum_j R_kj / sum_kj R_kj
+    completeness    = sum_j w_j (1 - H_K(P~_.j)),    w_j  = sum_k R_kj / sum_kj R_kj
+    informativeness = mean_j accuracy of the classifier for v_j on held-out points
+
+where H_B is the entropy with logarithm base B. Each column of a tree ensemble's importances sums to
+one, so w_j = 1/F and completeness is the plain mean over factors.
+"""
+from __future__ import annotations
+
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+import scipy.stats
+from joblib import Parallel, delayed
+from sklearn.ensemble import GradientBoostingClassifier
+
+from pyrodisent.metrics._discretize import check_train_test, check_varying_factors
+
+#: added to every importance before taking entropies, as in disentanglement_lib (avoids log 0).
+IMPORTANCE_EPSILON = 1e-11
+
+
+def dci(
+    codes_train: np.ndarray,
+    factors_train: np.ndarray,
+    codes_test: np.ndarray,
+    factors_test: np.ndarray,
+    n_jobs: Optional[int] = -1,
+    random_state: Optional[int] = 0,
+) -> Dict[str, float]:
+    """DCI scores from one gradient-boosted tree classifier per factor.
+
+    Each classifier is ``sklearn.ensemble.GradientBoostingClassifier`` with default parameters, as in
+    disentanglement_lib, except that its ``random_state`` is fixed. With ``subsample=1`` and
+    ``max_features=None`` the random state only sets the order in which a tree visits the codes, which
+    decides exact ties between equally good splits (common in small nodes) and the last bits of the
+    importances. disentanglement_lib leaves it to numpy's global generator, so its DCI can differ
+    between runs on the same data; here every classifier gets ``random_state`` and the result is
+    reproducible, and equal to fitting ``GradientBoostingClassifier(random_state=random_state)`` for
+    each factor one after the other. The F classifiers are independent and are fitted in parallel
+    (most classes first), which changes no value.
+
+    :param codes_train: ``(N, K)`` training codes (disentanglement_lib: N = 10,000).
+    :param factors_train: ``(N, F)`` integer factor classes of the training codes.
+    :param codes_test: ``(M, K)`` held-out codes (disentanglement_lib: M = 5,000).
+    :param factors_test: ``(M, F)`` integer factor classes of the held-out codes.
+    :param n_jobs: worker processes for the per-factor classifiers (joblib convention: -1 = all cores,
+        1 = one after the other in this process).
+    :param random_state: seed of every classifier; ``None`` leaves the tie-breaking to numpy's global
+        generator (in each worker process), as disentanglement_lib does.
+    :return: ``disentanglement``, ``completeness``, ``informativeness`` (test accuracy, mean over
+        factors) and ``informativeness_train`` (training accuracy).
+    """
+    codes_train, factors_train, codes_test, factors_test = check_train_test(
+        codes_train, factors_train, codes_test, factors_test
+    )
+    check_varying_factors(factors_train, "factors_train", "a DCI classifier")
+    if random_state is not None and (isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer))):
+        raise TypeError(f"random_state must be an int seed or None; got {type(random_state).__name__}")
+    importance, train_accuracy, test_accuracy = gradient_boosting_importance(
+        codes_train, factors_train, codes_test, factors_test, n_jobs=n_jobs, random_state=random_state
+    )
+    return {
+        "disentanglement": disentanglement(importance),
+        "completeness": completeness(importance),
+        "informativeness": float(np.mean(test_accuracy)),
+        "informativeness_train": float(np.mean(train_accuracy)),
+    }
+
+
+def gradient_boosting_importance(
+    codes_train: np.ndarray,
+    factors_train: np.ndarray,
+    codes_test: np.ndarray,
+    factors_test: np.ndarray,
+    n_jobs: Optional[int] = -1,
+    random_state: Optional[int] = 0,
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Importance matrix ``(K, F)`` and per-factor train and test accuracies ``(F,)`` (checked inputs)."""
+    num_factors = factors_train.shape[1]
+    # Multi-class boosting grows one tree per class and stage: start the most expensive factors first.
+    num_classes = [np.unique(factors_train[:, j]).size for j in range(num_factors)]
+    order = sorted(range(num_factors), key=lambda j: -num_classes[j])
+    fits = Parallel(n_jobs=n_jobs, batch_size=1)(
+        delayed(_fit_factor)(codes_train, factors_train[:, j], codes_test, factors_test[:, j], random_state)
+        for j in order
+    )
+    importance = np.zeros((codes_train.shape[1], num_factors))
+    train_accuracy = np.zeros(num_factors)
+    test_accuracy = np.zeros(num_factors)
+    for j, (importance_j, train_j, test_j) in zip(order, fits):
+        importance[:, j], train_accuracy[j], test_accuracy[j] = importance_j, train_j, test_j
+    return importance, train_accuracy, test_accuracy
+
+
+def _fit_factor(codes_train, factor_train, codes_test, factor_test, random_state):
+    classifier = GradientBoostingClassifier(random_state=random_state)
+    classifier.fit(codes_train, factor_train)
+    return (
+        np.abs(classifier.feature_importances_),
+        np.mean(classifier.predict(codes_train) == factor_train),
+        np.mean(classifier.predict(codes_test) == factor_test),
+    )
+
+
+def disentanglement(importance: np.ndarray) -> float:
+    """Importance-weighted mean over codes of ``1 - H_F(P_k.)``; ``importance`` is ``(K, F)``.
+
+    With a single factor every code is trivially disentangled (score 1).
+    """
+    num_codes, num_factors = importance.shape
+    if num_factors == 1:
+        per_code = np.ones(num_codes)
+    else:
+        per_code = 1.0 - scipy.stats.entropy(importance + IMPORTANCE_EPSILON, base=num_factors, axis=1)
+    total = importance.sum()
+    code_weight = importance.sum(axis=1) / total if total > 0 else np.full(num_codes, 1.0 / num_codes)
+    return float(np.sum(per_code * code_weight))
+
+
+def completeness(importance: np.ndarray) -> float:
+    """Importance-weighted mean over factors of ``1 - H_K(P~_.j)``; ``importance`` is ``(K, F)``.
+
+    With a single code every factor is trivially complete (score 1).
+    """
+    num_codes, num_factors = importance.shape
+    if num_codes == 1:
+        per_factor = np.ones(num_factors)
+    else:
+        per_factor = 1.0 - scipy.stats.entropy(importance + IMPORTANCE_EPSILON, base=num_codes, axis=0)
+    total = importance.sum()
+    factor_weight = importance.sum(axis=0) / total if total > 0 else np.full(num_factors, 1.0 / num_factors)
+    return float(np.sum(per_factor * factor_weight))

@@ -1,0 +1,275 @@
+"""The model/guide base class every model of the zoo derives from.
+
+Generative story shared by the zoo (one data plate over the whole dataset, minibatch subsample)::
+
+    globals ~ p(globals)                      # optional hook: model_globals / guide_globals
+    for n in data:                            # pyro.plate("data", N, subsample=batch.index)
+        z_n ~ p(z | u_n, globals)             # self.prior(batch, **globals), scaled by β·anneal
+        x_n ~ p(x | decoder(z_n))             # self.likelihood
+
+    guide: z_n ~ q(z | x_n[, u_n]) = self.posterior(batch)
+
+A concrete model overrides :meth:`prior` — usually two or three lines of Pyro distributions — and,
+when it has them, :meth:`model_globals` / :meth:`guide_globals` (global latent sites and their
+variational families) or :meth:`posterior` (a richer guide). Everything else — β and KL warm-up
+through ``poutine.scale`` on the latent site in both model and guide, devices, encoding for
+evaluation, per-datapoint importance weights for IWAE bounds and PSIS k̂ — is inherited.
+
+All learnable state (networks, variational parameters of global sites, prior parameters) is
+``nn.Module`` state, so ``state_dict`` checkpoints a model completely and ``.to(device)`` moves it.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro import poutine
+from torch import nn
+from torch.nn.functional import softplus
+
+import pyrodisent.distributions  # noqa: F401  (registers KL(full Gaussian ‖ factorised Gaussian))
+from pyrodisent.data.batch import Batch
+from pyrodisent.likelihoods import Likelihood, build_likelihood
+from pyrodisent.nn import build_network
+from pyrodisent.nn.mlp import _as_shape
+
+LATENT_SITE = "z"
+OBSERVATION_SITE = "x"
+DATA_PLATE = "data"
+
+
+class LatentVariableModel(nn.Module):
+    """Base class: amortised Gaussian guide, neural decoder, likelihood, prior N(0, I).
+
+    :param observation_shape: shape of one observation, e.g. ``(5,)`` or ``(1, 64, 64)``.
+    :param latent_dim: K, the number of latent dimensions.
+    :param num_data: N, the size of the training set (the data plate's size).
+    :param aux_dim: size of the auxiliary variable u (0 when there is none).
+    :param encoder, decoder: network names (``mlp``, ``conv_encoder``/``conv_decoder``, ...) and
+        ``encoder_args``/``decoder_args`` their keyword arguments.
+    :param encode_aux: feed u to the encoder, q(z | x, u) (iVAE) rather than q(z | x).
+    :param posterior_covariance: ``diagonal`` (mean field) or ``full``: a Gaussian guide with a full
+        Cholesky factor, free of the mean-field bias towards latents whose decoder Jacobian has
+        orthogonal columns (which makes plain-ELBO iVAEs settle on a rotation of the sources).
+    :param likelihood: likelihood name and ``likelihood_args`` its keyword arguments.
+    :param beta: weight of the KL term (β-VAE); 1 is the ELBO.
+    :param kl_warmup_steps: the KL weight grows linearly from 0 to β over this many steps.
+    """
+
+    def __init__(
+        self,
+        observation_shape: Sequence[int] | int,
+        latent_dim: int,
+        num_data: int,
+        aux_dim: int = 0,
+        encoder: str = "mlp",
+        decoder: str = "mlp",
+        encoder_args: Optional[Dict[str, Any]] = None,
+        decoder_args: Optional[Dict[str, Any]] = None,
+        encode_aux: bool = False,
+        posterior_covariance: str = "diagonal",
+        likelihood: str = "gaussian",
+        likelihood_args: Optional[Dict[str, Any]] = None,
+        beta: float = 1.0,
+        kl_warmup_steps: int = 0,
+    ):
+        super().__init__()
+        if latent_dim < 1:
+            raise ValueError(f"latent_dim must be ≥ 1, got {latent_dim}")
+        if num_data < 1:
+            raise ValueError(f"num_data must be ≥ 1 (the training-set size), got {num_data}")
+        if beta < 0:
+            raise ValueError(f"beta must be ≥ 0, got {beta}")
+        self.observation_shape: Tuple[int, ...] = _as_shape(observation_shape)
+        self.latent_dim = int(latent_dim)
+        self.num_data = int(num_data)
+        self.aux_dim = int(aux_dim)
+        self.encode_aux = bool(encode_aux)
+        if self.encode_aux and self.aux_dim == 0:
+            raise ValueError("encode_aux=True needs an auxiliary variable: set aux_dim > 0")
+        if posterior_covariance not in ("diagonal", "full"):
+            raise ValueError(f"posterior_covariance must be 'diagonal' or 'full', got {posterior_covariance!r}")
+        self.posterior_covariance = posterior_covariance
+        self.beta = float(beta)
+        self.kl_warmup_steps = int(kl_warmup_steps)
+        self.register_buffer("training_step", torch.zeros((), dtype=torch.long))
+        self._step = 0  # python copy of training_step: no device sync on the hot path
+        self.encoder = self.build_encoder(encoder, encoder_args or {})
+        self.decoder = build_network(decoder, (self.latent_dim,), self.observation_shape, **(decoder_args or {}))
+        self.likelihood: Likelihood = build_likelihood(likelihood, self.observation_shape, **(likelihood_args or {}))
+
+    # ------------------------------------------------------------------ building blocks
+    def build_encoder(self, name: str, args: Dict[str, Any]) -> nn.Module:
+        """The network of q(z | x[, u]); it outputs the location (K) and the raw scale: K numbers, or
+        K(K+1)/2 for a full Cholesky factor.
+
+        With ``encode_aux`` and a vector observation, u is concatenated to x; for images, u is
+        concatenated to the image features by :class:`pyrodisent.nn.AuxiliaryConcat`.
+        """
+        k = self.latent_dim
+        outputs = (k + (k * (k + 1) // 2 if self.posterior_covariance == "full" else k),)
+        if not self.encode_aux:
+            return build_network(name, self.observation_shape, outputs, **args)
+        if len(self.observation_shape) == 1:
+            return build_network(name, (self.observation_shape[0] + self.aux_dim,), outputs, **args)
+        raise ValueError("encode_aux is supported for vector observations; for images encode u in a custom posterior()")
+
+    @property
+    def device(self) -> torch.device:
+        return self.training_step.device
+
+    def set_training_step(self, step: int) -> None:
+        """Called by the trainer before each step; drives annealing schedules."""
+        self._step = int(step)
+        self.training_step.fill_(step)
+
+    @property
+    def kl_scale(self) -> float:
+        """β times the linear warm-up factor min(1, step / kl_warmup_steps)."""
+        if self.kl_warmup_steps <= 0:
+            return self.beta
+        return self.beta * min(1.0, (self._step + 1) / self.kl_warmup_steps)
+
+    # ------------------------------------------------------------------ the generative story
+    def prior(self, batch: Batch, **globals: torch.Tensor) -> dist.Distribution:
+        """p(z | u, globals) for the points of ``batch``: batch shape (B,), event shape (K,).
+
+        Override this. Keyword arguments are the values returned by :meth:`model_globals`.
+        """
+        loc = torch.zeros(batch.size, self.latent_dim, device=batch.device)
+        return dist.Normal(loc, torch.ones_like(loc)).to_event(1)
+
+    def model_globals(self, batch: Batch) -> Dict[str, torch.Tensor]:
+        """Sample global latent sites (outside the data plate); return them by name for :meth:`prior`."""
+        return {}
+
+    def guide_globals(self, batch: Batch) -> Dict[str, torch.Tensor]:
+        """The variational family of the sites of :meth:`model_globals` (same names)."""
+        return {}
+
+    def posterior(self, batch: Batch) -> dist.Distribution:
+        """q(z | x[, u]): a Gaussian from the encoder (diagonal or full covariance), event shape (K,)."""
+        loc, scale = self.posterior_params(batch)
+        if self.posterior_covariance == "full":
+            return dist.MultivariateNormal(loc, scale_tril=scale)
+        return dist.Normal(loc, scale).to_event(1)
+
+    def posterior_params(self, batch: Batch) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(location (B, K), scale): the scale is (B, K), or a Cholesky factor (B, K, K) when full."""
+        inputs = batch.x if not self.encode_aux else torch.cat([batch.x, batch.u], -1)
+        out = self.encoder(inputs)
+        k = self.latent_dim
+        loc, raw = out[..., :k], out[..., k:]
+        if self.posterior_covariance == "diagonal":
+            return loc, softplus(raw) + 1e-4
+        return loc, _cholesky_from_vector(raw, k)
+
+    def observation_distribution(self, z: torch.Tensor, batch: Batch) -> dist.Distribution:
+        """p(x | z): the likelihood of the decoder's output."""
+        return self.likelihood(self.decoder(z), batch)
+
+    def data_plate(self, batch: Batch):
+        return pyro.plate(DATA_PLATE, self.num_data, subsample=batch.index, dim=-1)
+
+    def model(self, batch: Batch) -> torch.Tensor:
+        globals_ = self.model_globals(batch)
+        with self.data_plate(batch):
+            with poutine.scale(scale=self.kl_scale):
+                z = pyro.sample(LATENT_SITE, self.prior(batch, **globals_))
+            pyro.sample(OBSERVATION_SITE, self.observation_distribution(z, batch), obs=batch.x)
+        return z
+
+    def guide(self, batch: Batch) -> torch.Tensor:
+        self.guide_globals(batch)
+        with self.data_plate(batch):
+            with poutine.scale(scale=self.kl_scale):
+                return pyro.sample(LATENT_SITE, self.posterior(batch))
+
+    # ------------------------------------------------------------------ evaluation
+    @torch.no_grad()
+    def encode(self, batch: Batch, sample: bool = False) -> torch.Tensor:
+        """Codes for evaluation: the posterior mean (or one sample from q) of z, shape (B, K)."""
+        q = self.posterior(batch)
+        return q.sample() if sample else q.mean
+
+    @torch.no_grad()
+    def reconstruct(self, batch: Batch) -> torch.Tensor:
+        """Expected observation under p(x | z = E_q[z])."""
+        return self.likelihood.mean(self.decoder(self.encode(batch)), batch)
+
+    def global_point_estimates(self, batch: Batch) -> Dict[str, torch.Tensor]:
+        """One draw of the global sites from their guide (empty when the model has none)."""
+        trace = poutine.trace(self.guide_globals).get_trace(batch)
+        return {name: site["value"] for name, site in trace.nodes.items() if site["type"] == "sample"}
+
+    @torch.no_grad()
+    def log_importance_weights(self, batch: Batch, num_samples: int,
+                               globals_trace: Optional[poutine.Trace] = None) -> torch.Tensor:
+        """log w_s(n) = log p(x_n, z_s) − log q(z_s | x_n) for S samples per point, shape (S, B).
+
+        Local sites only: global sites are fixed to ``globals_trace`` (one draw from their guide
+        when omitted), so log-mean-exp over S estimates log p(x_n | globals) (the IWAE bound), and the
+        weights are what PSIS k̂ diagnoses. Each sample replicates the batch, so any network works.
+        """
+        if globals_trace is None:
+            globals_trace = poutine.trace(self.guide_globals).get_trace(batch)
+        repeated = _repeat_batch(batch, num_samples)
+        fixed_guide = poutine.replay(self.guide, trace=globals_trace)
+        fixed_model = poutine.replay(self.model, trace=globals_trace)
+        with poutine.block(), _unit_kl_scale(self):
+            guide_trace = poutine.trace(fixed_guide).get_trace(repeated)
+            model_trace = poutine.trace(poutine.replay(fixed_model, trace=guide_trace)).get_trace(repeated)
+        log_w = _local_log_prob(model_trace) - _local_log_prob(guide_trace)
+        return log_w.reshape(num_samples, batch.size)
+
+
+def _cholesky_from_vector(raw: torch.Tensor, k: int) -> torch.Tensor:
+    """(…, K(K+1)/2) unconstrained numbers → lower-triangular (…, K, K) with a positive diagonal."""
+    rows, cols = torch.tril_indices(k, k, device=raw.device)
+    tril = raw.new_zeros(*raw.shape[:-1], k, k)
+    tril[..., rows, cols] = raw
+    diagonal = softplus(torch.diagonal(tril, dim1=-2, dim2=-1)) + 1e-4
+    return torch.tril(tril, -1) + torch.diag_embed(diagonal)
+
+
+class _unit_kl_scale:
+    """Temporarily evaluate the plain ELBO terms (β = 1, no warm-up) for importance weights."""
+
+    def __init__(self, model: LatentVariableModel):
+        self.model = model
+
+    def __enter__(self):
+        self.saved = (self.model.beta, self.model.kl_warmup_steps)
+        self.model.beta, self.model.kl_warmup_steps = 1.0, 0
+
+    def __exit__(self, *exc):
+        self.model.beta, self.model.kl_warmup_steps = self.saved
+
+
+def _repeat_batch(batch: Batch, times: int) -> Batch:
+    """The batch stacked ``times`` times along the data axis (sample-major)."""
+    rep = lambda t: None if t is None else t.repeat(times, *([1] * (t.dim() - 1)))  # noqa: E731
+    return Batch(x=rep(batch.x), index=rep(batch.index), u=rep(batch.u), factors=rep(batch.factors),
+                 extras={k: rep(v) for k, v in batch.extras.items()})
+
+
+def _local_log_prob(trace: poutine.Trace) -> torch.Tensor:
+    """Σ over sample sites inside the data plate of log p, per data point (unscaled), shape (B,)."""
+    total = 0.0
+    for site in trace.nodes.values():
+        if site["type"] != "sample" or site["name"] == DATA_PLATE:
+            continue
+        if not any(frame.name == DATA_PLATE for frame in site["cond_indep_stack"]):
+            continue
+        log_p = site["fn"].log_prob(site["value"])
+        if site["mask"] is not None:
+            log_p = log_p * site["mask"]
+        total = total + log_p
+    return total
+
+
+def log_mean_exp(log_w: torch.Tensor, dim: int = 0) -> torch.Tensor:
+    return torch.logsumexp(log_w, dim) - math.log(log_w.shape[dim])

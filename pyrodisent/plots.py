@@ -1,0 +1,59 @@
+"""Pictures written to run directories (matplotlib, Agg backend: no display needed)."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Optional, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _save(fig, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_training_log(csv_path, png_path) -> Path:
+    """Loss per data point (and its parts) against epoch, from the trainer's CSV log."""
+    rows = list(csv.DictReader(Path(csv_path).open()))
+    epochs = [int(r["epoch"]) for r in rows]
+    skip = {"epoch", "step", "lr", "seconds"}
+    columns = [c for c in rows[0] if c not in skip] if rows else []
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    for column in columns:
+        axes[0].plot(epochs, [float(r[column]) for r in rows], label=column)
+    axes[0].set_xlabel("epoch")
+    axes[0].set_ylabel("per data point")
+    axes[0].set_title("training objective")
+    axes[0].legend(fontsize=8)
+    axes[1].plot(epochs, [float(r["lr"]) for r in rows])
+    axes[1].set_yscale("log")
+    axes[1].set_xlabel("epoch")
+    axes[1].set_title("learning rate")
+    return _save(fig, png_path)
+
+
+def plot_matched_latents(z_true: np.ndarray, z_est: np.ndarray, png_path, max_points: int = 2000,
+                         names: Optional[Sequence[str]] = None) -> Path:
+    """Scatter of each true latent against its matched inferred latent (MCC matching), one panel each."""
+    from pyrodisent.metrics.mcc import correlation_matrix, matched_correlations
+
+    rows, cols, corr = matched_correlations(z_true, z_est)
+    signed = np.sign(np.corrcoef(z_true.T, z_est.T)[: z_true.shape[1], z_true.shape[1]:][rows, cols])
+    rng = np.random.default_rng(0)
+    idx = rng.choice(len(z_true), size=min(max_points, len(z_true)), replace=False)
+    fig, axes = plt.subplots(1, len(rows), figsize=(2.6 * len(rows), 2.6), squeeze=False)
+    for ax, r, c, rho, s in zip(axes[0], rows, cols, corr, signed):
+        ax.scatter(z_true[idx, r], s * z_est[idx, c], s=2, alpha=0.4)
+        ax.set_title(f"{names[r] if names else f's{r}'} ↔ z{c}: |r|={rho:.2f}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    del correlation_matrix
+    return _save(fig, png_path)

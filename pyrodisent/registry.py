@@ -1,0 +1,79 @@
+"""Name registries: models, networks, likelihoods and datasets are found by name.
+
+Examples and configs refer to components by string, so a run's ``config.json`` round-trips:
+``MODELS.build(config["model"], **config["model_args"])`` rebuilds what was trained.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, Iterator, TypeVar
+
+T = TypeVar("T")
+
+
+class UnknownNameError(KeyError):
+    """Raised when a name is not registered; the message lists the registered names."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; show the plain sentence instead
+        return str(self.args[0])
+
+
+class Registry:
+    """A mapping from names to factories (classes or functions) of one kind of component.
+
+    :param kind: what is registered, used in error messages ("model", "network", ...).
+    :param hint: extra advice appended to the unknown-name error.
+    """
+
+    def __init__(self, kind: str, hint: str = ""):
+        self.kind = kind
+        self.hint = hint
+        self._entries: Dict[str, Callable[..., Any]] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        """Decorator registering ``obj`` under ``name``; a name can be registered only once."""
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"{self.kind} name must be a non-empty string, got {name!r}")
+
+        def decorator(obj: T) -> T:
+            existing = self._entries.get(name)
+            if existing is not None and existing is not obj:
+                # Re-registration of the same qualified name (e.g. a module re-imported) is allowed.
+                same = getattr(existing, "__qualname__", None) == getattr(obj, "__qualname__", 0) and (
+                    getattr(existing, "__module__", None) == getattr(obj, "__module__", 0)
+                )
+                if not same:
+                    raise ValueError(f"{self.kind} name {name!r} is already registered to {existing!r}")
+            self._entries[name] = obj
+            return obj
+
+        return decorator
+
+    def get(self, name: str) -> Callable[..., Any]:
+        try:
+            return self._entries[name]
+        except KeyError:
+            known = ", ".join(sorted(self._entries)) or "none"
+            hint = f" {self.hint}" if self.hint else ""
+            raise UnknownNameError(f"unknown {self.kind} {name!r}; registered {self.kind}s: {known}.{hint}") from None
+
+    def build(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Look ``name`` up and call its factory with the given arguments."""
+        return self.get(name)(*args, **kwargs)
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}, {self.names()})"
+
+
+MODELS = Registry("model", hint="Models live in the `models` package: `import models` registers the zoo.")
+NETWORKS = Registry("network")
+LIKELIHOODS = Registry("likelihood")
+DATASETS = Registry("dataset")

@@ -1,0 +1,57 @@
+import pytest
+import torch
+
+from pyrodisent.nn import NETWORKS, XTanh, build_network
+
+CASES = [
+    ("mlp", (5,), (10,)),
+    ("mlp", (3, 4), (2, 6)),
+    ("conv_encoder", (1, 64, 64), (20,)),
+    ("conv_encoder", (3, 32, 32), (12,)),
+    ("conv_decoder", (10,), (1, 64, 64)),
+    ("conv_decoder", (6,), (3, 32, 32)),
+    ("residual_encoder", (3, 64, 64), (8,)),
+    ("residual_encoder", (1, 32, 32), (8,)),
+    ("residual_decoder", (4,), (3, 64, 64)),
+    ("residual_decoder", (4,), (1, 32, 32)),
+]
+
+
+@pytest.mark.parametrize("name,in_shape,out_shape", CASES)
+def test_shapes_with_extra_batch_dims(name, in_shape, out_shape):
+    net = build_network(name, in_shape, out_shape)
+    assert net(torch.randn(2, *in_shape)).shape == (2, *out_shape)
+    assert net(torch.randn(3, 2, *in_shape)).shape == (3, 2, *out_shape)
+
+
+def test_conv_encoder_matches_the_study_layout():
+    net = build_network("conv_encoder", (1, 64, 64), (20,))
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [32, 32, 64, 64]
+    assert all(c.kernel_size == (4, 4) and c.stride == (2, 2) for c in convs)
+    linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears[0].out_features == 256 and linears[0].in_features == 64 * 4 * 4
+
+
+def test_mlp_layers_and_activation():
+    net = build_network("mlp", (5,), (3,), hidden=(100, 100), activation_name="xtanh")
+    linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(l.in_features, l.out_features) for l in linears] == [(5, 100), (100, 100), (100, 3)]
+    assert sum(isinstance(m, XTanh) for m in net.modules()) == 2
+
+
+def test_xtanh_values():
+    x = torch.tensor([-2.0, 0.0, 3.0])
+    assert torch.allclose(XTanh()(x), torch.tanh(x) + 0.1 * x)
+
+
+def test_bad_shapes_are_named():
+    with pytest.raises(ValueError, match=r"square channel-first images"):
+        build_network("conv_encoder", (64, 64), (10,))
+    net = build_network("mlp", (5,), (2,))
+    with pytest.raises(ValueError, match=r"MLP expected inputs \(\.\.\., 5\)"):
+        net(torch.randn(4, 6))
+
+
+def test_registry_lists_all_networks():
+    assert {"mlp", "conv_encoder", "conv_decoder", "residual_encoder", "residual_decoder"} <= set(NETWORKS.names())
