@@ -1,7 +1,7 @@
 """Evaluate a trained model through the methods every model has: encode, ELBO, importance weights."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 import pyro
@@ -9,7 +9,7 @@ import torch
 
 from pyrodisent.data.arrays import ArrayDataset
 from pyrodisent.infer.elbo import MeanFieldELBO
-from pyrodisent.model import LatentVariableModel, _unit_kl_scale, log_mean_exp
+from pyrodisent.model import LatentVariableModel, unit_kl_scale, log_mean_exp
 
 
 def _batches(data: ArrayDataset, batch_size: int, device: torch.device):
@@ -42,7 +42,7 @@ def evidence_lower_bound(model: LatentVariableModel, data: ArrayDataset, batch_s
     model.eval()
     objective = MeanFieldELBO(num_particles)
     losses = []
-    with _unit_kl_scale(model):
+    with unit_kl_scale(model):
         for batch in _batches(data, batch_size, model.device):
             loss, _ = objective(model.model, model.guide, batch)
             losses.append(float(loss))
@@ -50,20 +50,22 @@ def evidence_lower_bound(model: LatentVariableModel, data: ArrayDataset, batch_s
 
 
 @torch.no_grad()
-def importance_weighted_bound(model: LatentVariableModel, data: ArrayDataset, num_samples: int = 1000,
-                              batch_size: Optional[int] = None, seed: Optional[int] = None) -> float:
-    """IWAE bound log (1/S) Σ_s w_s per data point, averaged over the set (global sites fixed to one
-    draw from their guide). ``batch_size`` points are evaluated at once (default: S·B ≈ 2¹⁷ rows)."""
+def importance_weighted_bounds(model: LatentVariableModel, data: ArrayDataset, num_samples: int = 1000,
+                               batch_size: Optional[int] = None, seed: Optional[int] = None) -> Tuple[float, float]:
+    """``(elbo, iwae)`` per data point, averaged over the set, from S importance weights per point.
+
+    log w_s = log p(x, z_s | globals) − log q(z_s | x) with the global sites fixed
+    (:meth:`~pyrodisent.model.LatentVariableModel.fixed_globals_trace`); ELBO = mean_s log w_s, IWAE = log (1/S) Σ_s w_s (Burda et al. 2016).
+    ``batch_size`` points are evaluated at once (default: S·B ≈ 2¹⁷ rows).
+    """
     if seed is not None:
         pyro.set_rng_seed(seed)
     model.eval()
     batch_size = batch_size or max(1, 131072 // num_samples)
-    first = next(_batches(data, 1, model.device))
-    from pyro import poutine
-
-    globals_trace = poutine.trace(model.guide_globals).get_trace(first)
-    bounds = []
+    globals_trace = model.fixed_globals_trace(next(_batches(data, 1, model.device)))
+    elbos, iwaes = [], []
     for batch in _batches(data, batch_size, model.device):
         log_w = model.log_importance_weights(batch, num_samples, globals_trace=globals_trace)
-        bounds.append(log_mean_exp(log_w, 0).cpu())
-    return float(torch.cat(bounds).mean())
+        elbos.append(log_w.mean(0).cpu())
+        iwaes.append(log_mean_exp(log_w, 0).cpu())
+    return float(torch.cat(elbos).mean()), float(torch.cat(iwaes).mean())

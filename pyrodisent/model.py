@@ -39,6 +39,7 @@ from pyrodisent.nn.mlp import _as_shape
 LATENT_SITE = "z"
 OBSERVATION_SITE = "x"
 DATA_PLATE = "data"
+INPUT_TRANSFORMS = {"none": lambda x: x, "log1p": torch.log1p}
 
 
 class LatentVariableModel(nn.Module):
@@ -54,6 +55,7 @@ class LatentVariableModel(nn.Module):
     :param posterior_covariance: ``diagonal`` (mean field) or ``full``: a Gaussian guide with a full
         Cholesky factor, free of the mean-field bias towards latents whose decoder Jacobian has
         orthogonal columns (which makes plain-ELBO iVAEs settle on a rotation of the sources).
+    :param input_transform: ``none`` or ``log1p`` (counts: the encoder sees log(1 + x), as in scVI/sVAE+).
     :param likelihood: likelihood name and ``likelihood_args`` its keyword arguments.
     :param beta: weight of the KL term (β-VAE); 1 is the ELBO.
     :param kl_warmup_steps: the KL weight grows linearly from 0 to β over this many steps.
@@ -71,6 +73,7 @@ class LatentVariableModel(nn.Module):
         decoder_args: Optional[Dict[str, Any]] = None,
         encode_aux: bool = False,
         posterior_covariance: str = "diagonal",
+        input_transform: str = "none",
         likelihood: str = "gaussian",
         likelihood_args: Optional[Dict[str, Any]] = None,
         beta: float = 1.0,
@@ -93,6 +96,9 @@ class LatentVariableModel(nn.Module):
         if posterior_covariance not in ("diagonal", "full"):
             raise ValueError(f"posterior_covariance must be 'diagonal' or 'full', got {posterior_covariance!r}")
         self.posterior_covariance = posterior_covariance
+        if input_transform not in INPUT_TRANSFORMS:
+            raise ValueError(f"input_transform must be one of {sorted(INPUT_TRANSFORMS)}, got {input_transform!r}")
+        self.input_transform = input_transform
         self.beta = float(beta)
         self.kl_warmup_steps = int(kl_warmup_steps)
         self.register_buffer("training_step", torch.zeros((), dtype=torch.long))
@@ -116,6 +122,11 @@ class LatentVariableModel(nn.Module):
         if len(self.observation_shape) == 1:
             return build_network(name, (self.observation_shape[0] + self.aux_dim,), outputs, **args)
         raise ValueError("encode_aux is supported for vector observations; for images encode u in a custom posterior()")
+
+    def parameter_groups(self, lr: float) -> list:
+        """Optimizer parameter groups; override to give some parameters their own learning rate
+        (e.g. global variational parameters, which see one gradient per step however large N is)."""
+        return [{"params": list(self.parameters()), "lr": lr}]
 
     @property
     def device(self) -> torch.device:
@@ -159,8 +170,8 @@ class LatentVariableModel(nn.Module):
 
     def posterior_params(self, batch: Batch) -> Tuple[torch.Tensor, torch.Tensor]:
         """(location (B, K), scale): the scale is (B, K), or a Cholesky factor (B, K, K) when full."""
-        inputs = batch.x if not self.encode_aux else torch.cat([batch.x, batch.u], -1)
-        out = self.encoder(inputs)
+        x = INPUT_TRANSFORMS[self.input_transform](batch.x)
+        out = self.encoder(x if not self.encode_aux else torch.cat([x, batch.u], -1))
         k = self.latent_dim
         loc, raw = out[..., :k], out[..., k:]
         if self.posterior_covariance == "diagonal":
@@ -200,10 +211,24 @@ class LatentVariableModel(nn.Module):
         """Expected observation under p(x | z = E_q[z])."""
         return self.likelihood.mean(self.decoder(self.encode(batch)), batch)
 
-    def global_point_estimates(self, batch: Batch) -> Dict[str, torch.Tensor]:
-        """One draw of the global sites from their guide (empty when the model has none)."""
-        trace = poutine.trace(self.guide_globals).get_trace(batch)
-        return {name: site["value"] for name, site in trace.nodes.items() if site["type"] == "sample"}
+    def global_site_dims(self) -> Dict[str, list]:
+        """Names of the dimensions of each global site (for ArviZ), e.g. ``{"shift": ["action", "latent"]}``."""
+        return {}
+
+    def global_medians(self) -> Dict[str, torch.Tensor]:
+        """Point values of the global sites (posterior medians, hard masks) used to fix them when scoring
+        data point by point; empty when the model has no global sites or prefers a guide draw."""
+        return {}
+
+    def fixed_globals_trace(self, batch: Batch) -> poutine.Trace:
+        """A trace of :meth:`guide_globals` at :meth:`global_medians` (sites without a median: one guide draw).
+
+        Pass it to :meth:`log_importance_weights` so every data point is scored under the same globals.
+        """
+        medians = self.global_medians()
+        guide_globals = poutine.condition(self.guide_globals, data=medians) if medians else self.guide_globals
+        with poutine.block():
+            return poutine.trace(guide_globals).get_trace(batch)
 
     @torch.no_grad()
     def log_importance_weights(self, batch: Batch, num_samples: int,
@@ -215,11 +240,11 @@ class LatentVariableModel(nn.Module):
         weights are what PSIS k̂ diagnoses. Each sample replicates the batch, so any network works.
         """
         if globals_trace is None:
-            globals_trace = poutine.trace(self.guide_globals).get_trace(batch)
+            globals_trace = self.fixed_globals_trace(batch)
         repeated = _repeat_batch(batch, num_samples)
         fixed_guide = poutine.replay(self.guide, trace=globals_trace)
         fixed_model = poutine.replay(self.model, trace=globals_trace)
-        with poutine.block(), _unit_kl_scale(self):
+        with poutine.block(), unit_kl_scale(self):
             guide_trace = poutine.trace(fixed_guide).get_trace(repeated)
             model_trace = poutine.trace(poutine.replay(fixed_model, trace=guide_trace)).get_trace(repeated)
         log_w = _local_log_prob(model_trace) - _local_log_prob(guide_trace)
@@ -235,7 +260,7 @@ def _cholesky_from_vector(raw: torch.Tensor, k: int) -> torch.Tensor:
     return torch.tril(tril, -1) + torch.diag_embed(diagonal)
 
 
-class _unit_kl_scale:
+class unit_kl_scale:
     """Temporarily evaluate the plain ELBO terms (β = 1, no warm-up) for importance weights."""
 
     def __init__(self, model: LatentVariableModel):

@@ -57,3 +57,22 @@ def plot_matched_latents(z_true: np.ndarray, z_est: np.ndarray, png_path, max_po
         ax.set_yticks([])
     del correlation_matrix
     return _save(fig, png_path)
+
+
+def plot_target_matrices(true_targets: np.ndarray, predicted_probability: np.ndarray, png_path,
+                         title: str = "intervention targets") -> Path:
+    """True (left) and inferred (right) target matrices, actions × latents, side by side.
+
+    :param true_targets: (A, d) booleans. :param predicted_probability: (A, d) in [0, 1], columns already
+        aligned with the true factors (see :func:`pyrodisent.metrics.aligned_targets`).
+    """
+    fig, axes = plt.subplots(1, 2, figsize=(8, 6), sharey=True)
+    for ax, matrix, name in zip(axes, (true_targets, predicted_probability), ("true", "inferred q(γ = 1)")):
+        image = ax.imshow(np.asarray(matrix, dtype=float), aspect="auto", cmap="Greys", vmin=0, vmax=1,
+                          interpolation="nearest")
+        ax.set_title(name)
+        ax.set_xlabel("latent (matched to factors)")
+    axes[0].set_ylabel("action")
+    fig.colorbar(image, ax=axes, fraction=0.03)
+    fig.suptitle(title)
+    return _save(fig, png_path)

@@ -74,6 +74,7 @@ class Trainer:
     :param grad_clip: clip the global gradient norm to this value (None: no clipping).
     :param callbacks: functions ``(trainer, epoch, row)`` called after each epoch's log row is written.
     :param progress: show a tqdm progress bar.
+    :param parameters: the parameters to optimise (default: all of the model's); the others stay fixed.
     """
 
     def __init__(
@@ -96,6 +97,7 @@ class Trainer:
         weight_decay: float = 0.0,
         callbacks: Sequence[Callable] = (),
         progress: bool = True,
+        parameters: Optional[Sequence[torch.nn.Parameter]] = None,
     ):
         if epochs < 1:
             raise ValueError(f"epochs must be ≥ 1, got {epochs}")
@@ -124,7 +126,15 @@ class Trainer:
         self.objective = build_objective(objective, num_particles) if isinstance(objective, str) else objective
         set_seed(seed)
         self.loader = self.data.loader(batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
-        self.optimizer = build_adam(self.model.parameters(), lr=lr, weight_decay=weight_decay, device=self.device)
+        if parameters is not None:
+            groups = [{"params": list(parameters), "lr": lr}]
+        elif hasattr(self.model, "parameter_groups"):
+            groups = self.model.parameter_groups(lr)
+        else:
+            groups = [{"params": list(self.model.parameters()), "lr": lr}]
+        if not any(group["params"] for group in groups):
+            raise ValueError("no parameters to optimise")
+        self.optimizer = build_adam(groups, lr=lr, weight_decay=weight_decay, device=self.device)
         self.lr_schedule = lr_schedule
         if lr_schedule == "plateau":
             self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -285,3 +295,28 @@ class Trainer:
             "seconds": elapsed_before + time.perf_counter() - start,
         }
         return row
+
+
+def fit_subset(model, data: ArrayDataset, parameters: Sequence[torch.nn.Parameter], rows: Optional[torch.Tensor] = None,
+               **trainer_args) -> TrainingResult:
+    """Fit only ``parameters`` (and, with ``rows``, only those rows of each) on ``data``, all else frozen.
+
+    Used to adapt a trained model to new data — e.g. the shifts of held-out actions on their cells.
+    The model's data plate is resized to ``len(data)`` for the fit and restored afterwards.
+
+    :param rows: indices along the first dimension of every parameter that may change.
+    """
+    hooks = []
+    if rows is not None:
+        for parameter in parameters:
+            keep = torch.zeros(parameter.shape[0], *([1] * (parameter.dim() - 1)), device=parameter.device)
+            keep[rows] = 1.0
+            hooks.append(parameter.register_hook(lambda grad, keep=keep: grad * keep))
+    saved_num_data = model.num_data
+    model.num_data = len(data)
+    try:
+        return Trainer(model, data, parameters=parameters, **trainer_args).fit()
+    finally:
+        model.num_data = saved_num_data
+        for hook in hooks:
+            hook.remove()

@@ -1,5 +1,7 @@
 """Metrics: array-level scores (codes (N, K), factors (N, F)), one metric a module."""
 from pyrodisent.metrics.mcc import correlation_matrix, matched_correlations, mcc
+from pyrodisent.metrics.r2 import linear_r2
+from pyrodisent.metrics.targets import aligned_targets, target_scores
 from pyrodisent.metrics.mig import mig
 from pyrodisent.metrics.dci import dci
 from pyrodisent.metrics.sap import sap

@@ -53,10 +53,10 @@ def dci(
     :param factors_train: ``(N, F)`` integer factor classes of the training codes.
     :param codes_test: ``(M, K)`` held-out codes (disentanglement_lib: M = 5,000).
     :param factors_test: ``(M, F)`` integer factor classes of the held-out codes.
-    :param n_jobs: worker processes for the per-factor classifiers (joblib convention: -1 = all cores,
-        1 = one after the other in this process).
+    :param n_jobs: worker threads for the per-factor classifiers (joblib convention: -1 = one per core,
+        1 = one after the other).
     :param random_state: seed of every classifier; ``None`` leaves the tie-breaking to numpy's global
-        generator (in each worker process), as disentanglement_lib does.
+        generator, as disentanglement_lib does (then results are not reproducible).
     :return: ``disentanglement``, ``completeness``, ``informativeness`` (test accuracy, mean over
         factors) and ``informativeness_train`` (training accuracy).
     """
@@ -90,7 +90,8 @@ def gradient_boosting_importance(
     # Multi-class boosting grows one tree per class and stage: start the most expensive factors first.
     num_classes = [np.unique(factors_train[:, j]).size for j in range(num_factors)]
     order = sorted(range(num_factors), key=lambda j: -num_classes[j])
-    fits = Parallel(n_jobs=n_jobs, batch_size=1)(
+    # Threads: sklearn grows each tree with the GIL released, and threads need no process start-up.
+    fits = Parallel(n_jobs=n_jobs, prefer="threads", batch_size=1)(
         delayed(_fit_factor)(codes_train, factors_train[:, j], codes_test, factors_test[:, j], random_state)
         for j in order
     )
