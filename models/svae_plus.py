@@ -9,15 +9,19 @@ Generative model (paper §4, Eq. 4–6), for cells n with action (perturbation) 
     z_n      ~ N(μ_{a_n} ⊙ γ_{a_n}, I)                   sparse mechanism shift
     x_n      ~ p(x | decoder(z_n))                       e.g. negative binomial with library size
 
-Guide: q(π_a,k) = Beta(α, β); q(γ_a,k) = RelaxedBernoulliStraightThrough(τ, logits ℓ_a,k) — hard 0/1
-samples on the forward pass, gradients through the relaxation; ℓ starts at 5 (every mask on), as in
-the official code; q(μ_a,k) = N(m, s²); q(z | x) amortised and blind to the action (the encoder sees
-only log(1 + x) for counts). The posterior over which latents an action moves is σ(ℓ_a,k).
+Guide: q(π_a,k) = Beta(c σ(ℓ_a,k), c (1 − σ(ℓ_a,k))) with mean σ(ℓ) and concentration c;
+q(γ_a,k | π_a,k) = RelaxedBernoulliStraightThrough(τ, π_a,k) — hard 0/1 samples on the forward pass,
+gradients through the relaxation — the same conditional as the model's, so the ELBO's mask terms reduce
+to KL(q(π) ‖ Beta(1, K)): the Beta prior acts on the mask probabilities, as in the paper. ℓ starts at 5
+(every mask on, as the official code); q(μ_a,k) = N(m, s²); q(z | x) amortised and blind to the action
+(the encoder sees only log(1 + x) for counts). The posterior probability that action a moves latent k
+is q(γ_a,k = 1) = E_q[π_a,k] = σ(ℓ_a,k).
 
 ``MeanShiftVAE`` is the paper's iVAE-style baseline: z | a ~ N(μ_a, I), no mask.
 """
 from __future__ import annotations
 
+import math
 from typing import Dict
 
 import pyro
@@ -95,10 +99,12 @@ class SparseShiftVAE(MeanShiftVAE):
     :param temperature: τ of the Gumbel-sigmoid relaxation; with ``final_temperature`` it is annealed
         linearly from ``temperature`` to ``final_temperature`` over ``temperature_anneal_steps``.
     :param initial_mask_logit: ℓ at initialisation (5: every mask on, as the official code).
+    :param initial_concentration: c of q(π) at initialisation.
     """
 
     def __init__(self, *args, sparsity: float = 10.0, temperature: float = 1.0, final_temperature: float | None = None,
-                 temperature_anneal_steps: int = 0, initial_mask_logit: float = 5.0, **kwargs):
+                 temperature_anneal_steps: int = 0, initial_mask_logit: float = 5.0, initial_concentration: float = 10.0,
+                 **kwargs):
         super().__init__(*args, **kwargs)
         if sparsity <= 0:
             raise ValueError(f"sparsity K must be positive (K > 1 for a sparse prior), got {sparsity}")
@@ -110,12 +116,10 @@ class SparseShiftVAE(MeanShiftVAE):
         self.temperature_anneal_steps = int(temperature_anneal_steps)
         shape = (self.num_actions, self.latent_dim)
         self.mask_logits = nn.Parameter(torch.full(shape, float(initial_mask_logit)))
-        # q(π) = Beta(α, β), starting at the prior Beta(1, K)
-        self.probability_raw_alpha = nn.Parameter(torch.full(shape, _inverse_softplus(1.0)))
-        self.probability_raw_beta = nn.Parameter(torch.full(shape, _inverse_softplus(self.sparsity)))
+        self.log_concentration = nn.Parameter(torch.full(shape, math.log(initial_concentration)))
 
     def global_parameters(self) -> list:
-        return super().global_parameters() + [self.mask_logits, self.probability_raw_alpha, self.probability_raw_beta]
+        return super().global_parameters() + [self.mask_logits, self.log_concentration]
 
     @property
     def temperature(self) -> float:
@@ -131,11 +135,16 @@ class SparseShiftVAE(MeanShiftVAE):
         mask = pyro.sample("mask", dist.RelaxedBernoulliStraightThrough(temperature, probs=probability).to_event(2))
         return {**super().model_globals(batch), "mask": mask}
 
+    def mask_probability_posterior(self) -> dist.Beta:
+        """q(π) = Beta(c σ(ℓ), c (1 − σ(ℓ)))."""
+        mean = torch.sigmoid(self.mask_logits).clamp(1e-4, 1 - 1e-4)
+        concentration = self.log_concentration.exp()
+        return dist.Beta(concentration * mean, concentration * (1 - mean))
+
     def guide_globals(self, batch: Batch) -> Dict[str, torch.Tensor]:
-        pyro.sample("mask_probability", dist.Beta(softplus(self.probability_raw_alpha),
-                                                  softplus(self.probability_raw_beta)).to_event(2))
+        probability = pyro.sample("mask_probability", self.mask_probability_posterior().to_event(2))
         temperature = torch.tensor(self.temperature, device=self.mask_logits.device)
-        mask = pyro.sample("mask", dist.RelaxedBernoulliStraightThrough(temperature, logits=self.mask_logits).to_event(2))
+        mask = pyro.sample("mask", dist.RelaxedBernoulliStraightThrough(temperature, probs=probability).to_event(2))
         return {**super().guide_globals(batch), "mask": mask}
 
     def prior(self, batch: Batch, shift: torch.Tensor, mask: torch.Tensor) -> dist.Distribution:
@@ -147,13 +156,10 @@ class SparseShiftVAE(MeanShiftVAE):
         return torch.sigmoid(self.mask_logits.detach())
 
     def global_medians(self) -> Dict[str, torch.Tensor]:
-        alpha, beta = softplus(self.probability_raw_alpha.detach()), softplus(self.probability_raw_beta.detach())
         return {**super().global_medians(), "mask": (self.mask_probabilities() > 0.5).float(),
-                "mask_probability": alpha / (alpha + beta)}
+                "mask_probability": self.mask_probabilities()}
 
     def predicted_targets(self) -> torch.Tensor:
         return self.mask_probabilities() > 0.5
 
 
-def _inverse_softplus(value: float) -> float:
-    return float(torch.log(torch.expm1(torch.tensor(value))))

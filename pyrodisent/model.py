@@ -225,10 +225,13 @@ class LatentVariableModel(nn.Module):
 
         Pass it to :meth:`log_importance_weights` so every data point is scored under the same globals.
         """
-        medians = self.global_medians()
-        guide_globals = poutine.condition(self.guide_globals, data=medians) if medians else self.guide_globals
         with poutine.block():
-            return poutine.trace(guide_globals).get_trace(batch)
+            trace = poutine.trace(self.guide_globals).get_trace(batch)
+        for name, value in self.global_medians().items():
+            if name not in trace.nodes:
+                raise KeyError(f"global_medians() names {name!r}, which guide_globals() does not sample")
+            trace.nodes[name]["value"] = value
+        return trace
 
     @torch.no_grad()
     def log_importance_weights(self, batch: Batch, num_samples: int,

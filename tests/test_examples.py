@@ -38,3 +38,20 @@ def test_example_refuses_to_clobber_and_resumes(tmp_path):
     assert (out / "metrics.json").read_text() == before
     bad = run_example("ivae.py", "--device", "cuda:7", "--out", str(tmp_path / "x"), check=False)
     assert bad.returncode == 2 and "device" in bad.stderr and not (tmp_path / "x").exists()
+
+
+def test_svae_plus_example_with_baselines(tmp_path):
+    out = tmp_path / "svae"
+    done = run_example("svae_plus.py", "--cells-per-action", "6", "--num-actions", "10", "--first-heldout-action", "8",
+                       "--epochs", "1", "--heldout-epochs", "1", "--iwae-samples", "30", "--khat-samples", "30",
+                       "--eval-cells", "20", "--baselines", "--out", str(out), "--device", "cpu")
+    metrics = json.loads((out / "metrics.json").read_text())
+    keys = {"mcc", "mcc_spearman", "r2", "target_f1", "target_precision", "target_recall", "heldout_iwae",
+            "heldout_elbo", "khat_share_above_0_7", "train_seconds"}
+    assert keys <= set(metrics)
+    assert {"vae_mcc", "mean_shift_mcc", "vae_heldout_iwae"} <= set(metrics)
+    assert metrics["heldout_iwae"] >= metrics["heldout_elbo"] - 1e-6  # Jensen, on the same weights
+    for name in ("targets.png", "khat.png", "inference_data.nc", "global_summary.csv", "training_log.png"):
+        assert (out / name).exists(), name
+    assert (out / "baselines" / "vae" / "metrics.json").exists()
+    assert "sVAE+ against its baselines" in done.stdout

@@ -1,0 +1,100 @@
+import math
+
+import numpy as np
+import pyro
+import pyro.distributions as dist
+import pytest
+import torch
+from pyro import poutine
+
+from models.svae_plus import MeanShiftVAE, SparseShiftVAE
+from pyrodisent.data import Batch
+from pyrodisent.data.sparse_shift import SparseShiftSimulation
+from pyrodisent.infer import MeanFieldELBO
+
+
+def small_model(cls=SparseShiftVAE, **kwargs):
+    return cls((6,), 3, num_data=40, num_actions=4, likelihood="poisson", input_transform="log1p",
+               encoder_args=dict(hidden=(8,)), decoder_args=dict(hidden=(8,)), **kwargs)
+
+
+def batch(n=5):
+    x = torch.poisson(torch.full((n, 6), 20.0))
+    return Batch(x=x, index=torch.arange(n), extras={"action": torch.tensor([0, 1, 2, 3, 1])[:n]})
+
+
+def test_gumbel_sigmoid_mask_is_hard_with_gradients():
+    model = small_model(initial_mask_logit=0.0)
+    trace = poutine.trace(model.guide).get_trace(batch())
+    mask = trace.nodes["mask"]["value"]
+    assert mask.shape == (4, 3)
+    assert set(mask.unique().tolist()) <= {0.0, 1.0}
+    mask.sum().backward()
+    assert model.mask_logits.grad is not None and model.mask_logits.grad.abs().sum() > 0
+    assert isinstance(trace.nodes["mask"]["fn"].base_dist, dist.RelaxedBernoulliStraightThrough)
+
+
+def test_prior_density_on_a_hand_made_case():
+    model = small_model()
+    shift = torch.tensor([[5.0, -4.0, 0.0], [0.0, 2.0, 3.0], [1.0, 1.0, 1.0], [0.0, 0.0, 0.0]])
+    mask = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0], [0.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
+    b = batch(2)
+    z = torch.tensor([[4.0, 0.5, 0.0], [0.0, 2.0, 2.0]])
+    log_density = model.prior(b, shift=shift, mask=mask).log_prob(z)
+    # action 0 keeps only the first shift: means (5, 0, 0); action 1 keeps the last two: means (0, 2, 3)
+    expected = [
+        sum(-0.5 * math.log(2 * math.pi) - 0.5 * d**2 for d in (4 - 5, 0.5 - 0, 0 - 0)),
+        sum(-0.5 * math.log(2 * math.pi) - 0.5 * d**2 for d in (0, 0, 2 - 3)),
+    ]
+    np.testing.assert_allclose(log_density.numpy(), expected, rtol=1e-6)
+
+
+def test_mask_terms_reduce_to_the_beta_kl():
+    """q(γ | π) equals p(γ | π), so the ELBO's mask terms are KL(q(π) ‖ Beta(1, K)) alone."""
+    model = small_model(sparsity=10.0)
+    model.shift_raw_scale.data.fill_(-20.0)
+    b = batch()
+    trace = poutine.trace(model.guide).get_trace(b)
+    loss, _ = MeanFieldELBO()(model.model, poutine.replay(model.guide, trace=trace), b)
+    model_trace = poutine.trace(poutine.replay(model.model, trace=trace)).get_trace(b)
+    mask_model = model_trace.nodes["mask"]["fn"].log_prob(trace.nodes["mask"]["value"])
+    mask_guide = trace.nodes["mask"]["fn"].log_prob(trace.nodes["mask"]["value"])
+    assert torch.allclose(mask_model, mask_guide)
+    beta_kl = torch.distributions.kl_divergence(model.mask_probability_posterior(),
+                                                dist.Beta(torch.ones(4, 3), 10 * torch.ones(4, 3))).sum()
+    assert beta_kl > 0 and torch.isfinite(loss)
+
+
+def test_mean_shift_baseline_has_no_mask():
+    model = small_model(MeanShiftVAE)
+    trace = poutine.trace(model.guide).get_trace(batch())
+    assert "mask" not in trace.nodes and trace.nodes["shift"]["value"].shape == (4, 3)
+    assert model.predicted_targets().shape == (4, 3)
+
+
+def test_global_medians_fix_the_globals():
+    model = small_model()
+    model.mask_logits.data = torch.tensor([[3.0, -3.0, 3.0]] * 4)
+    trace = model.fixed_globals_trace(batch())
+    assert torch.equal(trace.nodes["mask"]["value"], torch.tensor([[1.0, 0.0, 1.0]] * 4))
+    assert torch.equal(trace.nodes["shift"]["value"], model.shift_loc.detach())
+    log_w = model.log_importance_weights(batch(), 7, globals_trace=trace)
+    assert log_w.shape == (7, 5) and torch.isfinite(log_w).all()
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="sparsity K must be positive"):
+        small_model(sparsity=0.0)
+    with pytest.raises(ValueError, match="num_actions"):
+        MeanShiftVAE((6,), 3, num_data=4, num_actions=0)
+    with pytest.raises(KeyError, match="carries: none"):
+        small_model().prior(Batch(x=torch.zeros(2, 6), index=torch.arange(2)), shift=torch.zeros(4, 3),
+                            mask=torch.ones(4, 3))
+
+
+def test_temperature_schedule():
+    model = small_model(temperature=1.0, final_temperature=0.5, temperature_anneal_steps=10)
+    model.set_training_step(5)
+    assert model.temperature == pytest.approx(0.75)
+    model.set_training_step(50)
+    assert model.temperature == pytest.approx(0.5)
