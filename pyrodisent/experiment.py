@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
 import sys
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping
 
-import torch
 
 from pyrodisent.device import resolve_device, set_seed
 from pyrodisent.plots import plot_training_log

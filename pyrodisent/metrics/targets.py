@@ -20,8 +20,8 @@ def target_scores(true_targets: np.ndarray, predicted_targets: np.ndarray, z_tru
     :param true_targets: (A, d) booleans: action a shifts true factor j.
     :param predicted_targets: (A, k) booleans: action a shifts inferred latent j (e.g. mask probability > 0.5).
     :param z_true: (N, d) true latents; :param z_est: (N, k) inferred latents, used for the matching.
-    :returns: ``target_precision``, ``target_recall``, ``target_f1`` (and the matching as ``matched_latents``
-        is not returned: call :func:`aligned_targets` for the aligned matrices).
+    :returns: ``target_precision``, ``target_recall``, ``target_f1``; :func:`aligned_targets` gives the
+        aligned matrices themselves (e.g. for a picture).
     """
     true, predicted = aligned_targets(true_targets, predicted_targets, z_true, z_est)
     true_positive = float(np.logical_and(true, predicted).sum())
