@@ -128,7 +128,10 @@ def main(argv=None) -> int:
         ("mig", lambda: mig(codes_train, factors_train)),
         ("dci", lambda: dci(codes_train, factors_train, codes_test, factors_test)),
         ("sap", lambda: sap(codes_train, factors_train, codes_test, factors_test)),
-        ("modularity_explicitness", lambda: modularity_explicitness(codes_train, factors_train, codes_test, factors_test)),
+        (
+            "modularity_explicitness",
+            lambda: modularity_explicitness(codes_train, factors_train, codes_test, factors_test),
+        ),
         ("irs", lambda: irs(codes_train, factors_train)),
         ("unsupervised_scores", lambda: unsupervised_scores(codes_train)),
         ("beta_vae_score", lambda: beta_vae_score(data, representation, args.seed)),
@@ -153,7 +156,8 @@ def main(argv=None) -> int:
     print(f"  reference (serial)      {reference_time:8.2f} s   {reference_scores}")
     print(f"  pyrodisent dci          {ours_time:8.2f} s   {ours}")
     print(f"  values identical: {equal}")
-    print("  reference seconds per factor: " + ", ".join(f"{size} classes {t:.1f}" for size, t in zip(FACTOR_SIZES, seconds)))
+    per_factor = ", ".join(f"{size} classes {t:.1f}" for size, t in zip(FACTOR_SIZES, seconds))
+    print(f"  reference seconds per factor: {per_factor}")
     bound = two_worker_makespan(seconds) / reference_time
     print(f"  best ratio reachable by fitting whole factors in parallel on 2 cores: {bound:.3f}")
     print(f"  time ratio ours / reference: {ours_time / reference_time:.3f} (target <= 0.5)")

@@ -11,14 +11,16 @@ ELBO; c = β: β-TCVAE; the official iVAE code trains with a = 100, b = 1, c = 0
 The aggregate posterior q(z) and its marginals q(z_j) are estimated by minibatch-weighted sampling
 (Chen et al., Eq. S6): log q(z_i) ≈ logsumexp_j log q(z_i | x_j) − log(N·B) for a minibatch of B
 points from N. Works for any guide whose latent site factorises over dimensions with an element-wise
-base distribution (Normal, Laplace, ...): it is evaluated on every (sample, data point) pair.
+base distribution (Normal, Laplace, ...) or a full-covariance MultivariateNormal (marginals N(loc_j, Σ_jj)):
+it is evaluated on every (sample, data point) pair.
 Other sample sites (global latents, further observations) enter with weight 1, as in the ELBO.
 """
 from __future__ import annotations
 
 import math
-from typing import Dict, Tuple
+from typing import Callable, Dict, Optional, Tuple
 
+import pyro.distributions as dist
 import torch
 from pyro import poutine
 from pyro.distributions.util import scale_and_mask
@@ -27,12 +29,23 @@ from pyro.poutine.util import site_is_subsample
 from pyrodisent.model import DATA_PLATE, LATENT_SITE, OBSERVATION_SITE
 
 
-def _element_log_prob(q, z: torch.Tensor) -> torch.Tensor:
-    """log q_j(z_{i,j} | x_k) for all i, k, j: shape (B, B, K), from the guide's element-wise base."""
+def _pairwise_log_prob(q, z: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(log q(z_i | x_k), log q_j(z_{i,j} | x_k)) for all i, k, j: shapes (B, B) and (B, B, K).
+
+    Element-wise guides (Normal(...).to_event(1), Laplace, ...): the joint is the sum of the marginals.
+    A full-covariance guide (MultivariateNormal): the joint is the multivariate density and the
+    marginals are N(loc_j, Σ_jj).
+    """
     base = q
     while hasattr(base, "base_dist"):
         base = base.base_dist
-    return base.log_prob(z.unsqueeze(-2))
+    if isinstance(base, dist.MultivariateNormal):
+        joint = base.log_prob(z.unsqueeze(-2))
+        marginal_scale = base.scale_tril.pow(2).sum(-1).sqrt()  # sqrt(diag(L Lᵀ))
+        marginals = dist.Normal(base.loc, marginal_scale).log_prob(z.unsqueeze(-2))
+        return joint, marginals
+    marginals = base.log_prob(z.unsqueeze(-2))
+    return marginals.sum(-1), marginals
 
 
 def _data_plate_size(site) -> Tuple[int, int]:
@@ -47,17 +60,26 @@ class DecomposedELBO:
 
     :param reconstruction_weight: a. :param mutual_information_weight: b.
     :param total_correlation_weight: c. :param dimension_kl_weight: d.
+    :param schedule: optional ``step -> (a, b, c, d)``: time-varying weights (e.g. :func:`official_ivae_anneal`);
+        the step is the model's training step (``model.__self__._step``, set by the trainer).
     """
 
     def __init__(self, reconstruction_weight: float = 1.0, mutual_information_weight: float = 1.0,
                  total_correlation_weight: float = 1.0, dimension_kl_weight: float = 1.0,
-                 latent_site: str = LATENT_SITE, observation_site: str = OBSERVATION_SITE):
+                 latent_site: str = LATENT_SITE, observation_site: str = OBSERVATION_SITE,
+                 schedule: Optional[Callable[[int], Tuple[float, float, float, float]]] = None):
         self.weights = (reconstruction_weight, mutual_information_weight, total_correlation_weight, dimension_kl_weight)
         self.latent_site = latent_site
         self.observation_site = observation_site
+        self.schedule = schedule
+
+    def weights_at(self, model) -> Tuple[float, float, float, float]:
+        if self.schedule is None:
+            return self.weights
+        return tuple(self.schedule(int(getattr(getattr(model, "__self__", None), "_step", 0))))
 
     def __call__(self, model, guide, *args, **kwargs) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
-        a, b, c, d = self.weights
+        a, b, c, d = self.weights_at(model)
         guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
         model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(*args, **kwargs)
         guide_z = guide_trace.nodes[self.latent_site]
@@ -67,9 +89,9 @@ class DecomposedELBO:
         if z.dim() != 2:
             raise ValueError(f"DecomposedELBO expects the latent site {self.latent_site!r} to have shape (B, K); got {tuple(z.shape)}")
         log_norm = math.log(batch_size * num_data)
-        pairwise = _element_log_prob(q, z)  # (B, B, K)
+        joint, pairwise = _pairwise_log_prob(q, z)  # (B, B), (B, B, K)
         log_qz_x = q.log_prob(z)  # (B,)
-        log_qz = torch.logsumexp(pairwise.sum(-1), dim=1) - log_norm
+        log_qz = torch.logsumexp(joint, dim=1) - log_norm
         log_prod_qzj = (torch.logsumexp(pairwise, dim=1) - log_norm).sum(-1)
         log_pz = model_z["fn"].log_prob(z)
         mutual_information = log_qz_x - log_qz
@@ -99,3 +121,21 @@ class DecomposedELBO:
             "dimension_kl": scale * dimension_kl.detach().sum(),
         }
         return loss, terms
+
+
+def official_ivae_anneal(observation_variance: float, total_steps: int) -> Callable[[int], Tuple[float, float, float, float]]:
+    """The official iVAE code's ``anneal`` schedule (ilkhem/iVAE, ``iVAE.anneal``) as ``step -> (a, b, c, d)``.
+
+    With a₀ = 1/(2σ²) and T = total_steps / 1.6: a = min(2a₀, a₀(1 + t/T)), b = max(1, 0.3a₀(1 − t/T)),
+    c = min(1, t/T), d = max(1, 0.5a₀(1 − t/T)); after T the plain ELBO (1, 1, 1, 1).
+    """
+    a0 = 0.5 / observation_variance
+    threshold = max(1, int(total_steps / 1.6))
+
+    def schedule(step: int) -> Tuple[float, float, float, float]:
+        if step > threshold:
+            return 1.0, 1.0, 1.0, 1.0
+        t = step / threshold
+        return min(2 * a0, a0 + a0 * t), max(1.0, 0.3 * a0 * (1 - t)), min(1.0, t), max(1.0, 0.5 * a0 * (1 - t))
+
+    return schedule

@@ -79,5 +79,6 @@ def fixed_factor_differences(
         difference = np.abs(codes[:num_rows] - codes[num_rows:])  # (m * batch_size, K)
         if features is None:
             features = np.zeros((num_points, difference.shape[1]))
-        features[start : start + num_rows // batch_size] = difference.reshape(-1, batch_size, difference.shape[1]).mean(axis=1)
+        per_point = difference.reshape(-1, batch_size, difference.shape[1]).mean(axis=1)  # (m, K)
+        features[start : start + per_point.shape[0]] = per_point
     return features, labels

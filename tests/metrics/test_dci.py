@@ -46,9 +46,9 @@ def test_importance_scores_extremes():
 def test_identity_codes_score_high():
     rng = np.random.default_rng(0)
     train, test = _factors(1000, 1), _factors(500, 2)
-    scores = dci(
-        np.hstack([train, rng.normal(size=(1000, 1))]), train, np.hstack([test, rng.normal(size=(500, 1))]), test, n_jobs=1
-    )
+    codes_train = np.hstack([train, rng.normal(size=(1000, 1))])
+    codes_test = np.hstack([test, rng.normal(size=(500, 1))])
+    scores = dci(codes_train, train, codes_test, test, n_jobs=1)
     assert scores["disentanglement"] > 0.9
     assert scores["completeness"] > 0.9
     assert scores["informativeness"] > 0.95

@@ -60,7 +60,8 @@ def test_a_constant_code_is_allowed():
 
 def test_bad_inputs():
     train, test = _factors(100, 0), _factors(50, 1)
-    with pytest.raises(ValueError, match=r"factors_test column 0 has classes \[0, 1, 2\] but factors_train has \[0, 1, 2, 3\]"):
+    missing = r"factors_test column 0 has classes \[0, 1, 2\] but factors_train has \[0, 1, 2, 3\]"
+    with pytest.raises(ValueError, match=missing):
         test_missing_class = test.copy()
         test_missing_class[test_missing_class[:, 0] == 3, 0] = 2
         modularity_explicitness(train * 1.0, train, test * 1.0, test_missing_class)

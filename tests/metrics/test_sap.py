@@ -26,7 +26,8 @@ def test_identity_codes_beat_noise_codes():
     sizes = (2, 3, 4)
     train = np.stack([rng.integers(0, s, 1000) for s in sizes], axis=1)
     test = np.stack([rng.integers(0, s, 500) for s in sizes], axis=1)
-    identity = sap(train + 0.05 * rng.normal(size=train.shape), train, test + 0.05 * rng.normal(size=test.shape), test)
+    codes_train = train + 0.05 * rng.normal(size=train.shape)
+    identity = sap(codes_train, train, test + 0.05 * rng.normal(size=test.shape), test)
     noise = sap(rng.normal(size=(1000, 3)), train, rng.normal(size=(500, 3)), test)
     assert identity > 0.4
     assert noise < 0.05
@@ -35,7 +36,8 @@ def test_identity_codes_beat_noise_codes():
 def test_continuous_factors_by_hand():
     rng = np.random.default_rng(0)
     factors = rng.normal(size=(500, 2))
-    codes = np.stack([factors[:, 0] + 0.3 * rng.normal(size=500), factors[:, 1] + factors[:, 0], rng.normal(size=500)], 1)
+    noisy_first = factors[:, 0] + 0.3 * rng.normal(size=500)
+    codes = np.stack([noisy_first, factors[:, 1] + factors[:, 0], rng.normal(size=500)], axis=1)
     squared_correlation = np.corrcoef(codes.T, factors.T)[:3, 3:] ** 2  # (K, F)
     ordered = np.sort(squared_correlation, axis=0)
     expected = np.mean(ordered[-1] - ordered[-2])

@@ -1,0 +1,30 @@
+"""Convergence checks on the issues' protocols (minutes each): ``python -m pytest -m slow``."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def run(script, tmp_path, *args):
+    out = tmp_path / "run"
+    subprocess.run([sys.executable, str(ROOT / "examples" / script), "--out", str(out), "--quiet", "--device", "cpu",
+                    *args], check=True, cwd=ROOT, timeout=3600)
+    return json.loads((out / "metrics.json").read_text())
+
+
+def test_svae_plus_recovers_latents_and_targets(tmp_path):
+    metrics = run("svae_plus.py", tmp_path, "--seed", "0")
+    assert metrics["mcc"] >= 0.85
+    assert metrics["target_f1"] >= 0.80
+    assert metrics["heldout_iwae"] >= metrics["heldout_elbo"]
+
+
+def test_ivae_beats_vae_on_nonstationary_sources(tmp_path):
+    ivae = run("ivae.py", tmp_path / "ivae", "--seed", "0")
+    vae = run("ivae.py", tmp_path / "vae", "--seed", "0", "--model", "vae")
+    assert ivae["mcc"] > vae["mcc"] + 0.1
