@@ -2,8 +2,13 @@
 
 Build a model by name: ``pyrodisent.registry.MODELS.build("ivae", observation_shape=..., ...)``.
 """
+from models.annealed_vae import AnnealedVAE
+from models.beta_tcvae import BetaTCVAE
+from models.dip_vae import DIPVAE, DIPVAEII
+from models.factor_vae import FactorVAE
 from models.ivae import IVAE
 from models.svae_plus import MeanShiftVAE, SparseShiftVAE
 from models.vae import VAE, BetaVAE
 
-__all__ = ["IVAE", "VAE", "BetaVAE", "MeanShiftVAE", "SparseShiftVAE"]
+__all__ = ["AnnealedVAE", "BetaTCVAE", "DIPVAE", "DIPVAEII", "FactorVAE", "IVAE", "VAE", "BetaVAE", "MeanShiftVAE",
+           "SparseShiftVAE"]

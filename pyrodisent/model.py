@@ -32,13 +32,12 @@ from torch.nn.functional import softplus
 
 import pyrodisent.distributions  # noqa: F401  (registers KL(full Gaussian ‖ factorised Gaussian))
 from pyrodisent.data.batch import Batch
+from pyrodisent.infer.elbo import MeanFieldELBO
 from pyrodisent.likelihoods import Likelihood, build_likelihood
 from pyrodisent.nn import build_network
 from pyrodisent.nn.mlp import _as_shape
+from pyrodisent.sites import DATA_PLATE, LATENT_SITE, OBSERVATION_SITE
 
-LATENT_SITE = "z"
-OBSERVATION_SITE = "x"
-DATA_PLATE = "data"
 INPUT_TRANSFORMS = {"none": lambda x: x, "log1p": torch.log1p}
 
 
@@ -122,6 +121,18 @@ class LatentVariableModel(nn.Module):
         if len(self.observation_shape) == 1:
             return build_network(name, (self.observation_shape[0] + self.aux_dim,), outputs, **args)
         raise ValueError("encode_aux is supported for vector observations; for images encode u in a custom posterior()")
+
+    def training_objective(self, num_particles: int = 1):
+        """The loss the trainer minimises, ``(model, guide, batch) → (loss, terms)``.
+
+        Default: the negative ELBO with analytic KL terms (β and warm-up enter through ``kl_scale``).
+        Regularised models return e.g. :class:`~pyrodisent.infer.PenalizedELBO` with their penalty.
+        Evaluation always uses the plain ELBO, whatever the training objective.
+        """
+        return MeanFieldELBO(num_particles)
+
+    def after_step(self, batch: Batch) -> None:
+        """Called by the trainer after each optimizer step (auxiliary updates, e.g. a discriminator)."""
 
     def parameter_groups(self, lr: float) -> list:
         """Optimizer parameter groups; override to give some parameters their own learning rate

@@ -66,8 +66,9 @@ class Trainer:
     :param lr: Adam learning rate.
     :param lr_schedule: ``none``, ``plateau`` (×``plateau_factor`` when the epoch loss stops improving
         for ``plateau_patience`` epochs, as the official iVAE code) or ``cosine`` (to 0 over training).
-    :param objective: ``meanfield`` (analytic KL where available), ``trace`` (Pyro Trace_ELBO) or
-        ``trace_meanfield`` (Pyro TraceMeanField_ELBO); or a callable ``(model, guide, batch) → (loss, terms)``.
+    :param objective: ``auto`` (the model's ``training_objective()``: the ELBO, or its regularised form),
+        ``meanfield`` (analytic KL where available), ``trace`` (Pyro Trace_ELBO) or ``trace_meanfield``
+        (Pyro TraceMeanField_ELBO); or a callable ``(model, guide, batch) → (loss, terms)``.
     :param seed: seeds every generator, and the loader's shuffling.
     :param run_dir: where the CSV log and checkpoints go (None: nothing is written).
     :param device: ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:N``.
@@ -88,7 +89,7 @@ class Trainer:
         lr_schedule: str = "none",
         plateau_factor: float = 0.1,
         plateau_patience: int = 0,
-        objective: str | Callable = "meanfield",
+        objective: str | Callable = "auto",
         num_particles: int = 1,
         seed: int = 0,
         run_dir: Optional[RunDirectory] = None,
@@ -123,6 +124,9 @@ class Trainer:
         self.grad_clip = grad_clip
         self.callbacks = list(callbacks)
         self.progress = progress
+        if objective == "auto":
+            objective = (model.training_objective(num_particles) if hasattr(model, "training_objective")
+                         else "meanfield")
         self.objective = build_objective(objective, num_particles) if isinstance(objective, str) else objective
         set_seed(seed)
         self.loader = self.data.loader(batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
@@ -271,6 +275,8 @@ class Trainer:
         if self.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
         self.optimizer.step()
+        if hasattr(self.model, "after_step"):
+            self.model.after_step(batch)
         self.step += 1
         return loss_value, terms
 

@@ -29,6 +29,11 @@ EXTRA_ARGUMENTS = {
     "ivae": {"aux_dim": A},
     "mean_shift_vae": {"num_actions": A},
     "svae_plus": {"num_actions": A},
+    "annealed_vae": {"capacity_steps": 4},
+    "beta_tcvae": {},
+    "dip_vae": {},
+    "dip_vae_ii": {},
+    "factor_vae": {"discriminator_hidden": (16, 16)},
 }
 
 

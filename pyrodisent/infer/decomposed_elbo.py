@@ -26,7 +26,7 @@ from pyro import poutine
 from pyro.distributions.util import scale_and_mask
 from pyro.poutine.util import site_is_subsample
 
-from pyrodisent.model import DATA_PLATE, LATENT_SITE, OBSERVATION_SITE
+from pyrodisent.sites import DATA_PLATE, LATENT_SITE, OBSERVATION_SITE
 
 
 def _pairwise_log_prob(q, z: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:

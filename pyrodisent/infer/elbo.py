@@ -71,39 +71,75 @@ class MeanFieldELBO:
     def __call__(self, model: Callable, guide: Callable, *args, **kwargs) -> Tuple[torch.Tensor, LossTerms]:
         """Returns ``(loss, terms)``: the differentiable negative ELBO and its parts
         (``reconstruction`` = −Σ observed log-likelihoods, ``kl`` = Σ latent KL terms), detached."""
-        loss = 0.0
+        loss, totals = 0.0, {}
+        for _ in range(self.num_particles):
+            model_trace, guide_trace = self.traces(model, guide, *args, **kwargs)
+            particle_loss, terms = self.loss_from_traces(model_trace, guide_trace)
+            loss = loss + particle_loss
+            for name, value in terms.items():
+                totals[name] = totals.get(name, 0.0) + value
+        return loss / self.num_particles, {name: value / self.num_particles for name, value in totals.items()}
+
+    @staticmethod
+    def traces(model: Callable, guide: Callable, *args, **kwargs):
+        """(model trace, guide trace): the guide run once, the model replayed on its samples."""
+        guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
+        model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(*args, **kwargs)
+        return model_trace, guide_trace
+
+    def loss_from_traces(self, model_trace, guide_trace) -> Tuple[torch.Tensor, LossTerms]:
+        """Negative ELBO of one particle from its two traces, and its detached parts."""
+        reconstruction, kl = self.elbo_parts(model_trace, guide_trace)
+        return reconstruction + kl, {"reconstruction": _detach(reconstruction), "kl": _detach(kl)}
+
+    def elbo_parts(self, model_trace, guide_trace):
+        """(−Σ log-likelihoods, Σ KL terms), both differentiable."""
         reconstruction = 0.0
         kl = 0.0
-        for _ in range(self.num_particles):
-            guide_trace = poutine.trace(guide).get_trace(*args, **kwargs)
-            model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(*args, **kwargs)
-            for name, site in model_trace.nodes.items():
-                if site["type"] != "sample" or site_is_subsample(site):
-                    continue
-                if site["is_observed"]:
-                    reconstruction = reconstruction - _sum_site(site["fn"].log_prob(site["value"]), site)
-                    continue
-                guide_site = guide_trace.nodes.get(name)
-                if guide_site is None:
-                    raise ValueError(f"latent site {name!r} of the model has no counterpart in the guide")
-                q, p = guide_site["fn"], site["fn"]
-                if not q.has_rsample:
-                    raise ValueError(
-                        f"guide site {name!r} ({type(q).__name__}) is not reparameterisable; "
-                        "train with objective='trace' (Pyro's Trace_ELBO) instead"
-                    )
-                analytic = self._analytic_kl(q, p)
-                if analytic is not None:
-                    kl = kl + _sum_site(analytic, site)
-                else:
-                    value = guide_site["value"]
-                    kl = kl + _sum_site(q.log_prob(value), guide_site) - _sum_site(p.log_prob(value), site)
-        loss = (reconstruction + kl) / self.num_particles
-        terms = {
-            "reconstruction": _detach(reconstruction) / self.num_particles,
-            "kl": _detach(kl) / self.num_particles,
-        }
-        return loss, terms
+        for name, site in model_trace.nodes.items():
+            if site["type"] != "sample" or site_is_subsample(site):
+                continue
+            if site["is_observed"]:
+                reconstruction = reconstruction - _sum_site(site["fn"].log_prob(site["value"]), site)
+                continue
+            guide_site = guide_trace.nodes.get(name)
+            if guide_site is None:
+                raise ValueError(f"latent site {name!r} of the model has no counterpart in the guide")
+            q, p = guide_site["fn"], site["fn"]
+            if not q.has_rsample:
+                raise ValueError(
+                    f"guide site {name!r} ({type(q).__name__}) is not reparameterisable; "
+                    "train with objective='trace' (Pyro's Trace_ELBO) instead"
+                )
+            analytic = self._analytic_kl(q, p)
+            if analytic is not None:
+                kl = kl + _sum_site(analytic, site)
+            else:
+                value = guide_site["value"]
+                kl = kl + _sum_site(q.log_prob(value), guide_site) - _sum_site(p.log_prob(value), site)
+        return reconstruction, kl
+
+
+class PenalizedELBO(MeanFieldELBO):
+    """The negative ELBO plus a penalty computed from the same traces: ``loss + penalty(model_trace, guide_trace)``.
+
+    The penalty is a differentiable scalar on the scale of the summed (N-scaled) loss; the regularised
+    VAEs of the β-VAE family (AnnealedVAE's capacity, DIP-VAE's covariance, FactorVAE's total
+    correlation) are each such a penalty, supplied by the model's ``training_objective``.
+
+    :param include_kl: keep the ELBO's KL terms (False: the penalty replaces them, as AnnealedVAE's).
+    """
+
+    def __init__(self, penalty: Callable, num_particles: int = 1, include_kl: bool = True):
+        super().__init__(num_particles)
+        self.penalty = penalty
+        self.include_kl = include_kl
+
+    def loss_from_traces(self, model_trace, guide_trace):
+        reconstruction, kl = self.elbo_parts(model_trace, guide_trace)
+        penalty = self.penalty(model_trace, guide_trace)
+        loss = reconstruction + (kl if self.include_kl else 0.0) + penalty
+        return loss, {"reconstruction": _detach(reconstruction), "kl": _detach(kl), "penalty": _detach(penalty)}
 
 
 def _detach(value):

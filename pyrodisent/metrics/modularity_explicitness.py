@@ -43,8 +43,8 @@ def modularity_explicitness(
     :param codes_train: ``(N, K)`` training codes (disentanglement_lib: N = 10,000).
     :param factors_train: ``(N, F)`` integer factor classes of the training codes.
     :param codes_test: ``(M, K)`` held-out codes (disentanglement_lib: M = 5,000).
-    :param factors_test: ``(M, F)`` integer factor classes of the held-out codes; every factor must show
-        the same classes as in training (the ROC-AUC of a class is undefined otherwise).
+    :param factors_test: ``(M, F)`` integer factor classes of the held-out codes; a training class
+        missing from them is left out of that factor's mean ROC-AUC.
     :return: ``modularity``, ``explicitness`` (held-out) and ``explicitness_train``.
     """
     codes_train, factors_train, codes_test, factors_test = check_train_test(
@@ -92,18 +92,25 @@ def explicitness_per_factor(codes_train, factor_train, codes_test, factor_test, 
     """Training and held-out macro ROC-AUC of a logistic regression predicting one factor's classes."""
     classifier = LogisticRegression().fit(codes_train, factor_train)
     classes = classifier.classes_
-    test_classes = np.unique(factor_test)
-    if not np.array_equal(test_classes, classes):
-        raise ValueError(
-            f"factors_test column {index} has classes {test_classes.tolist()} but factors_train has "
-            f"{classes.tolist()}; explicitness needs the same classes in both sets"
-        )
     return (
-        _macro_roc_auc(factor_train, classifier.predict_proba(codes_train), classes),
-        _macro_roc_auc(factor_test, classifier.predict_proba(codes_test), classes),
+        _macro_roc_auc(factor_train, classifier.predict_proba(codes_train), classes, "factors_train", index),
+        _macro_roc_auc(factor_test, classifier.predict_proba(codes_test), classes, "factors_test", index),
     )
 
 
-def _macro_roc_auc(labels, probabilities, classes) -> float:
-    one_hot = (labels[:, None] == classes[None, :]).astype(np.int64)
-    return float(roc_auc_score(one_hot, probabilities, average="macro"))
+def _macro_roc_auc(labels, probabilities, classes, name: str, index: int) -> float:
+    """Mean over the training classes that occur in ``labels`` of the one-vs-rest ROC-AUC.
+
+    When every training class occurs (the usual case) this is disentanglement_lib's value; it fails
+    with a shape error where a held-out set lacks a class, here such a class is left out.
+    """
+    present = np.isin(classes, labels)
+    if np.all(labels == labels[0]):
+        raise ValueError(
+            f"{name} column {index} holds the single class {labels[0].item()!r}; a ROC-AUC needs two classes"
+        )
+    one_hot = (labels[:, None] == classes[None, present]).astype(np.int64)
+    scores = probabilities[:, present]
+    if one_hot.shape[1] == 1:  # one training class present, next to classes the classifier never saw
+        return float(roc_auc_score(one_hot[:, 0], scores[:, 0]))
+    return float(roc_auc_score(one_hot, scores, average="macro"))

@@ -1,5 +1,7 @@
 import numpy as np
 import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 
 from pyrodisent.metrics.modularity_explicitness import modularity, modularity_explicitness
 
@@ -58,13 +60,35 @@ def test_a_constant_code_is_allowed():
     assert scores["explicitness"] > 0.9
 
 
+def test_a_class_missing_from_the_held_out_set_is_left_out():
+    rng = np.random.default_rng(4)
+    train, test = _factors(400, 0), _factors(200, 1)
+    test[test[:, 0] == 3, 0] = 2  # class 3 of factor 0 never occurs in the held-out set
+    codes_train = train + 0.8 * rng.normal(size=train.shape)
+    codes_test = test + 0.8 * rng.normal(size=test.shape)
+    scores = modularity_explicitness(codes_train, train, codes_test, test)
+    # By hand: standardise with the training moments, fit the same classifiers, average the
+    # one-vs-rest AUCs of the classes each held-out factor shows, then average over factors.
+    mean, scale = codes_train.mean(axis=0), codes_train.std(axis=0)
+    per_factor = []
+    for j in range(2):
+        classifier = LogisticRegression().fit((codes_train - mean) / scale, train[:, j])
+        probabilities = classifier.predict_proba((codes_test - mean) / scale)
+        per_factor.append(np.mean([
+            roc_auc_score(test[:, j] == c, probabilities[:, i])
+            for i, c in enumerate(classifier.classes_)
+            if np.any(test[:, j] == c)
+        ]))
+    assert scores["explicitness"] == pytest.approx(np.mean(per_factor), rel=1e-12)
+    assert 0.6 < scores["explicitness"] < 0.95
+
+
 def test_bad_inputs():
     train, test = _factors(100, 0), _factors(50, 1)
-    missing = r"factors_test column 0 has classes \[0, 1, 2\] but factors_train has \[0, 1, 2, 3\]"
-    with pytest.raises(ValueError, match=missing):
-        test_missing_class = test.copy()
-        test_missing_class[test_missing_class[:, 0] == 3, 0] = 2
-        modularity_explicitness(train * 1.0, train, test * 1.0, test_missing_class)
+    with pytest.raises(ValueError, match=r"factors_test column 1 holds the single class 2; a ROC-AUC needs two"):
+        one_class = test.copy()
+        one_class[:, 1] = 2
+        modularity_explicitness(train * 1.0, train, test * 1.0, one_class)
     with pytest.raises(ValueError, match=r"codes_train must be a 2-D array \(N, K\); got shape \(100, 2, 1\)"):
         modularity_explicitness(np.ones((100, 2, 1)), train, test * 1.0, test)
     with pytest.raises(ValueError, match=r"codes_test contains NaN or inf values"):

@@ -1,0 +1,5 @@
+"""Names of the Pyro sites every model of the zoo shares."""
+
+LATENT_SITE = "z"  # the local latent, one per data point
+OBSERVATION_SITE = "x"  # the observation
+DATA_PLATE = "data"  # the plate over the data axis (size N, minibatch subsample)
