@@ -10,3 +10,4 @@ from pyrodisent.metrics.irs import irs
 from pyrodisent.metrics.beta_vae_score import beta_vae_score
 from pyrodisent.metrics.factor_vae_score import factor_vae_score
 from pyrodisent.metrics.total_correlation import unsupervised_scores
+from pyrodisent.metrics.suite import disentanglement_metrics, sample_codes

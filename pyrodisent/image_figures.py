@@ -1,0 +1,75 @@
+"""Pictures of an image model: reconstructions, latent traversals, KL per latent dimension (PNG)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pyrodisent.data.arrays import ArrayDataset
+from pyrodisent.plots import _save, plt
+
+
+def _as_images(array: torch.Tensor) -> np.ndarray:
+    """(n, C, H, W) in [0, 1] → (n, H, W, C) or (n, H, W) for matplotlib."""
+    images = array.detach().cpu().clamp(0, 1).numpy()
+    images = np.moveaxis(images, 1, -1)
+    return images[..., 0] if images.shape[-1] == 1 else images
+
+
+@torch.no_grad()
+def kl_per_dimension(model, data: ArrayDataset, num_points: int = 1000) -> np.ndarray:
+    """Mean KL(q(z_j | x) ‖ N(0, 1)) of each latent dimension over the first points, shape (K,)."""
+    batch = data.batch(torch.arange(min(num_points, len(data)), device=data.x.device)).to(model.device)
+    loc, scale = model.posterior_params(batch)
+    if scale.dim() == 3:  # full covariance: the marginal variances
+        scale = scale.pow(2).sum(-1).sqrt()
+    return (0.5 * (loc.pow(2) + scale.pow(2) - 1) - scale.log()).mean(0).cpu().numpy()
+
+
+@torch.no_grad()
+def plot_reconstructions(model, data: ArrayDataset, path, num_images: int = 8) -> Path:
+    """Top row: inputs; bottom row: E[x | z = posterior mean]."""
+    batch = data.batch(torch.arange(min(num_images, len(data)), device=data.x.device)).to(model.device)
+    originals, reconstructions = _as_images(batch.x), _as_images(model.reconstruct(batch))
+    fig, axes = plt.subplots(2, len(originals), figsize=(1.3 * len(originals), 2.8), squeeze=False)
+    for i in range(len(originals)):
+        for row, images in enumerate((originals, reconstructions)):
+            axes[row, i].imshow(images[i], cmap="gray", vmin=0, vmax=1)
+            axes[row, i].axis("off")
+    axes[0, 0].set_title("input", fontsize=8, loc="left")
+    axes[1, 0].set_title("reconstruction", fontsize=8, loc="left")
+    return _save(fig, path)
+
+
+@torch.no_grad()
+def plot_latent_traversals(model, data: ArrayDataset, path, num_steps: int = 9, limit: float = 2.5,
+                           point: int = 0) -> Path:
+    """One row per latent dimension, ordered by decreasing KL: decode the posterior mean of one image
+    with that dimension swept over [−limit, limit]."""
+    kl = kl_per_dimension(model, data)
+    order = np.argsort(-kl)
+    batch = data.batch(torch.tensor([point], device=data.x.device)).to(model.device)
+    base = model.encode(batch)[0]
+    values = torch.linspace(-limit, limit, num_steps, device=base.device)
+    fig, axes = plt.subplots(len(order), num_steps, figsize=(1.1 * num_steps, 1.1 * len(order)), squeeze=False)
+    for row, dim in enumerate(order):
+        codes = base.repeat(num_steps, 1)
+        codes[:, dim] = values
+        images = _as_images(model.likelihood.mean(model.decoder(codes)))
+        for col in range(num_steps):
+            axes[row, col].imshow(images[col], cmap="gray", vmin=0, vmax=1)
+            axes[row, col].set_xticks([])
+            axes[row, col].set_yticks([])
+        axes[row, 0].set_ylabel(f"z{dim}\nKL {kl[dim]:.2f}", fontsize=7)
+    return _save(fig, path)
+
+
+def plot_kl_per_dimension(model, data: ArrayDataset, path) -> Path:
+    kl = kl_per_dimension(model, data)
+    fig, ax = plt.subplots(figsize=(max(4, 0.4 * len(kl)), 3))
+    ax.bar(np.arange(len(kl)), kl)
+    ax.set_xlabel("latent dimension")
+    ax.set_ylabel("mean KL (nats)")
+    ax.set_xticks(np.arange(len(kl)))
+    return _save(fig, path)
