@@ -23,7 +23,8 @@ def target_scores(true_targets: np.ndarray, predicted_targets: np.ndarray, z_tru
     :returns: ``target_precision``, ``target_recall``, ``target_f1``; :func:`aligned_targets` gives the
         aligned matrices themselves (e.g. for a picture).
     """
-    true, predicted = aligned_targets(true_targets, predicted_targets, z_true, z_est)
+    true, predicted = aligned_targets(np.asarray(true_targets, dtype=bool), np.asarray(predicted_targets, dtype=bool),
+                                      z_true, z_est)
     true_positive = float(np.logical_and(true, predicted).sum())
     precision = true_positive / predicted.sum() if predicted.sum() else 0.0
     recall = true_positive / true.sum() if true.sum() else 0.0
@@ -32,9 +33,11 @@ def target_scores(true_targets: np.ndarray, predicted_targets: np.ndarray, z_tru
 
 
 def aligned_targets(true_targets, predicted_targets, z_true, z_est):
-    """(true, predicted) target matrices restricted to matched factor/latent pairs, columns in factor order."""
-    true_targets = np.asarray(true_targets, dtype=bool)
-    predicted_targets = np.asarray(predicted_targets, dtype=bool)
+    """(true, predicted) target matrices restricted to matched factor/latent pairs, columns in factor order.
+
+    Values are kept as given (booleans, or probabilities for a picture)."""
+    true_targets = np.asarray(true_targets)
+    predicted_targets = np.asarray(predicted_targets)
     if true_targets.ndim != 2 or predicted_targets.ndim != 2 or true_targets.shape[0] != predicted_targets.shape[0]:
         raise ValueError(
             f"target matrices must be (A, d) and (A, k) with the same number of actions; got "

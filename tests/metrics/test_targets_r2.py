@@ -31,3 +31,13 @@ def test_target_scores_after_matching_a_permutation():
 def test_target_scores_bad_shapes():
     with pytest.raises(ValueError, match="same number of actions"):
         target_scores(np.zeros((3, 2), bool), np.zeros((4, 2), bool), np.zeros((5, 2)), np.zeros((5, 2)))
+
+
+def test_aligned_targets_keeps_probabilities():
+    from pyrodisent.metrics import aligned_targets
+
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((300, 2))
+    probabilities = np.array([[0.2, 0.9], [0.6, 0.1]])
+    true, predicted = aligned_targets(np.eye(2, dtype=bool), probabilities, z, z[:, ::-1])
+    np.testing.assert_allclose(predicted, probabilities[:, ::-1])

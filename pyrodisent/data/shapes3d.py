@@ -1,0 +1,473 @@
+"""3dshapes (Burgess & Kim 2018) read lazily from ``3dshapes.h5``.
+
+Facts (../shared/REFERENCE.md §1.4): dataset ``images`` (480000, 64, 64, 3) uint8 and ``labels``
+(480000, 6) float64; factors floor_hue 10, wall_hue 10, object_hue 10, scale 8, shape 4,
+orientation 15, stored row-major (orientation fastest). The set is 5.9 GB as uint8 and 23.6 GB as
+float32, so nothing here reads it whole: minibatches read only their rows, as uint8, and convert
+those to float.
+
+Reading random rows fast. h5py's fancy indexing of 64 scattered rows costs milliseconds (≈ 600
+images/s on a row-chunked file), so :class:`Shapes3D` reads rows itself where the layout allows:
+
+- contiguous ``images``: one ``pread`` per run of consecutive rows, at the dataset's file offset;
+- chunks of whole images, ``(k, 64, 64, 3)``, uncompressed or gzip (shuffle and fletcher32
+  allowed): the chunk offsets are listed once (``chunk_iter``), then each row is one ``pread``
+  (uncompressed) or one ``pread`` + ``zlib.decompress`` of its chunk (compressed; a chunk shared
+  by consecutive sorted rows is decompressed once);
+- anything else (other filters, chunks that cut images apart): h5py, row by row, with a warning.
+  Chunks that cut images apart make every random image decompress many chunks; rewrite such a
+  file once with :func:`rechunk_shapes3d`.
+
+Rows are read in sorted order and scattered back to the requested order.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+import zlib
+from pathlib import Path
+from typing import Iterator, Optional, Sequence, Tuple, Union
+
+import h5py
+import numpy as np
+import torch
+
+from pyrodisent.data.arrays import ArrayDataset
+from pyrodisent.data.batch import Batch
+from pyrodisent.data.dsprites import resolve_data_file
+from pyrodisent.data.ground_truth import GroundTruthData, RandomState, as_generator, factor_grid_index
+from pyrodisent.registry import DATASETS
+
+SHAPES3D_FILENAME = "3dshapes.h5"
+SHAPES3D_URL = "https://storage.googleapis.com/3d-shapes/3dshapes.h5"
+FACTOR_NAMES = ("floor_hue", "wall_hue", "object_hue", "scale", "shape", "orientation")
+FACTOR_SIZES = (10, 10, 10, 8, 4, 15)
+SHAPE_NAMES = ("cube", "cylinder", "sphere", "capsule")
+IMAGE_SHAPE = (64, 64, 3)
+
+_DEFLATE, _SHUFFLE, _FLETCHER32 = h5py.h5z.FILTER_DEFLATE, h5py.h5z.FILTER_SHUFFLE, h5py.h5z.FILTER_FLETCHER32
+
+
+class SlowLayoutWarning(UserWarning):
+    """The file's storage layout makes random reads slow; :func:`rechunk_shapes3d` fixes it."""
+
+
+def factor_value_table(factor_sizes: Sequence[int] = FACTOR_SIZES) -> Tuple[np.ndarray, ...]:
+    """The label value of every factor level, as in the real file: hues 0.0, 0.1, … (circular, so
+    ``size`` steps of 1/size), scale linspace(0.75, 1.25), shape 0, 1, 2, …, orientation
+    linspace(−30, 30) degrees."""
+    floor, wall, obj, scale, shape, orientation = factor_sizes
+    return (np.arange(floor) / floor, np.arange(wall) / wall, np.arange(obj) / obj,
+            np.linspace(0.75, 1.25, scale), np.arange(shape, dtype=np.float64), np.linspace(-30.0, 30.0, orientation))
+
+
+class Shapes3D(GroundTruthData):
+    """3dshapes as a ground-truth data source, read lazily from the ``.h5`` file.
+
+    :param path: the ``.h5`` file or a folder holding ``3dshapes.h5``; default ``$PYRODISENT_DATA/3dshapes.h5``.
+    :param factor_sizes: the grid; the real one by default (other grids are for small test files).
+    :param seed: default random state of :meth:`training_set` and :meth:`random_batches`.
+
+    The file is opened on first use (and again in a forked or unpickled copy); memory use is the
+    chunk-offset index (24 bytes a chunk) plus the rows being read.
+    """
+
+    factor_names = FACTOR_NAMES
+
+    def __init__(self, path: Optional[Union[str, os.PathLike]] = None, factor_sizes: Sequence[int] = FACTOR_SIZES,
+                 seed: int = 0):
+        factor_sizes = tuple(int(s) for s in factor_sizes)
+        if len(factor_sizes) != 6 or min(factor_sizes) < 1:
+            raise ValueError(f"factor_sizes must be six positive sizes (real: {FACTOR_SIZES}), got {factor_sizes}")
+        self.path = resolve_data_file(path, SHAPES3D_FILENAME, SHAPES3D_URL)
+        self._factor_sizes = factor_sizes
+        self.seed = seed
+        self.num_images = int(np.prod(factor_sizes))
+        self._values = factor_value_table(factor_sizes)
+        self._state = None
+        self._validate()
+
+    # --- ground-truth interface -------------------------------------------------------------
+    @property
+    def factor_sizes(self) -> Tuple[int, ...]:
+        return self._factor_sizes
+
+    @property
+    def observation_shape(self) -> Tuple[int, ...]:
+        return (IMAGE_SHAPE[2], IMAGE_SHAPE[0], IMAGE_SHAPE[1])
+
+    def __len__(self) -> int:
+        return self.num_images
+
+    def sample_factors(self, num: int, random_state: RandomState) -> np.ndarray:
+        """``num`` grid points drawn uniformly, shape ``(num, 6)``, int64."""
+        rng = as_generator(random_state)
+        return np.stack([rng.integers(0, size, num) for size in self._factor_sizes], axis=1).astype(np.int64)
+
+    def sample_observations_from_factors(self, factors: np.ndarray, random_state: RandomState) -> np.ndarray:
+        """Images at the given grid points, float32 ``(n, 3, 64, 64)`` in [0, 1]."""
+        factors = self._check_factors(factors)
+        return images_to_float(self.read_images(factor_grid_index(factors, self._factor_sizes)))
+
+    def factor_values(self, factors: np.ndarray) -> np.ndarray:
+        """The label values (hues, scale, shape, orientation in degrees) of grid points, ``(n, 6)``."""
+        factors = self._check_factors(factors).astype(np.int64)
+        return np.stack([values[factors[:, j]] for j, values in enumerate(self._values)], axis=1)
+
+    # --- data for training ------------------------------------------------------------------
+    def training_set(self, num: int = 10_000, random_state: Optional[RandomState] = None) -> ArrayDataset:
+        """``num`` images of uniformly drawn grid points, held in memory: x ``(num, 3, 64, 64)``
+        float32 (49 kB an image), factors ``(num, 6)`` int64."""
+        rng = as_generator(self.seed if random_state is None else random_state)
+        factors = self.sample_factors(num, rng)
+        return ArrayDataset(self.sample_observations_from_factors(factors, rng), factors=factors)
+
+    def random_batches(self, batch_size: int, random_state: Optional[RandomState] = None,
+                       num_batches: Optional[int] = None) -> Iterator[Batch]:
+        """Endless (or ``num_batches``) minibatches of uniformly drawn grid points, read from the file:
+        ``Batch(x (B, 3, 64, 64) float32, index = flat grid index, factors (B, 6))``."""
+        rng = as_generator(self.seed if random_state is None else random_state)
+        count = 0
+        while num_batches is None or count < num_batches:
+            factors = self.sample_factors(batch_size, rng)
+            index = factor_grid_index(factors, self._factor_sizes)
+            x = images_to_float(self.read_images(index))
+            yield Batch(x=torch.from_numpy(x), index=torch.from_numpy(index), factors=torch.from_numpy(factors))
+            count += 1
+
+    def config(self) -> dict:
+        return {"path": str(self.path), "factor_sizes": list(self._factor_sizes), "seed": self.seed}
+
+    # --- reading rows -----------------------------------------------------------------------
+    def read_images(self, index: np.ndarray) -> np.ndarray:
+        """The images at flat grid indices ``index``, uint8 ``(n, 64, 64, 3)`` as stored."""
+        index = np.asarray(index, dtype=np.int64).reshape(-1)
+        if index.size and (index.min() < 0 or index.max() >= self.num_images):
+            raise IndexError(f"image indices must lie in [0, {self.num_images - 1}], got [{index.min()}, {index.max()}]")
+        order = np.argsort(index, kind="stable")
+        rows = index[order]
+        state = self._reader()
+        buffer = np.empty((len(rows), *IMAGE_SHAPE), dtype=np.uint8)
+        state.read_sorted(rows, buffer)
+        if np.array_equal(order, np.arange(len(order))):
+            return buffer
+        out = np.empty_like(buffer)
+        out[order] = buffer
+        return out
+
+    def labels(self, index: np.ndarray) -> np.ndarray:
+        """Rows of the file's ``labels`` at flat indices ``index``, float64 ``(n, 6)``."""
+        index = np.asarray(index, dtype=np.int64).reshape(-1)
+        order = np.argsort(index, kind="stable")
+        labels = self._reader().labels
+        out = np.empty((len(index), 6), dtype=np.float64)
+        for position, row in zip(order.tolist(), index[order].tolist()):
+            out[position] = labels[row]
+        return out
+
+    @property
+    def read_strategy(self) -> str:
+        """How rows are read: ``"contiguous"``, ``"chunks"``, ``"compressed chunks"`` or ``"h5py"``."""
+        return self._reader().strategy
+
+    def close(self) -> None:
+        if self._state is not None:
+            self._state.close()
+            self._state = None
+
+    def __enter__(self) -> "Shapes3D":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown
+            pass
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_state"] = None  # file handles do not travel; the copy reopens the file
+        return state
+
+    def _reader(self) -> "_RowReader":
+        if self._state is None or self._state.pid != os.getpid():
+            self._state = _RowReader(self.path)
+        return self._state
+
+    def _validate(self) -> None:
+        name = self.path.name
+        try:
+            file = h5py.File(self.path, "r")
+        except OSError as error:
+            raise ValueError(f"{self.path} is not a readable HDF5 file: {error}") from error
+        with file:
+            found = sorted(file.keys())
+            for key in ("images", "labels"):
+                if key not in file or not isinstance(file[key], h5py.Dataset):
+                    raise ValueError(f"{name} has no dataset {key!r}; found: {found}")
+            images, labels = file["images"], file["labels"]
+            expected = (self.num_images, *IMAGE_SHAPE)
+            if images.shape != expected:
+                raise ValueError(f"{name}: images must have shape {expected} (factor sizes {self._factor_sizes}), "
+                                 f"got {images.shape}")
+            if images.dtype != np.uint8:
+                raise ValueError(f"{name}: images must be uint8, got {images.dtype}")
+            if labels.shape != (self.num_images, 6):
+                raise ValueError(f"{name}: labels must have shape ({self.num_images}, 6), got {labels.shape}")
+            if not np.issubdtype(labels.dtype, np.floating):
+                raise ValueError(f"{name}: labels must be floating point (real file: float64), got {labels.dtype}")
+            # row-major with orientation fastest: the first block varies only the last column
+            block = self._factor_sizes[-1]
+            head = labels[: block + 1] if self.num_images > block else labels[:block]
+            changes = np.abs(np.diff(head, axis=0)) > 0
+            if block > 1 and (not changes[: block - 1, 5].all() or changes[: block - 1, :5].any()):
+                raise ValueError(f"{name}: labels are not in row-major factor order (orientation should change "
+                                 f"fastest); first rows: {head[:3].tolist()}")
+        self._warn_if_slow()
+
+    def _warn_if_slow(self) -> None:
+        reader = self._reader()
+        if reader.slow_reason:
+            warnings.warn(
+                f"{self.path.name}: {reader.slow_reason}; random minibatches will be slow. Rewrite it once with "
+                f"pyrodisent.data.shapes3d.rechunk_shapes3d({str(self.path)!r}, '<new path>.h5') "
+                "(one image per chunk, gzip).", SlowLayoutWarning, stacklevel=3)
+
+
+def images_to_float(images: np.ndarray) -> np.ndarray:
+    """uint8 ``(n, H, W, C)`` → float32 ``(n, C, H, W)`` in [0, 1]."""
+    x = images.transpose(0, 3, 1, 2).astype(np.float32)
+    np.multiply(x, np.float32(1 / 255), out=x)
+    return x
+
+
+class _RowReader:
+    """An open file and the plan for reading its rows (see the module docstring)."""
+
+    def __init__(self, path: Path):
+        self.pid = os.getpid()
+        self.file = h5py.File(path, "r")
+        self.images = self.file["images"]
+        self.labels = self.file["labels"]
+        self.row_bytes = int(np.prod(self.images.shape[1:]))
+        self.fd = None
+        self.slow_reason = ""
+        self.strategy = "h5py"
+        plist = self.images.id.get_create_plist()
+        layout = plist.get_layout()
+        filters = [plist.get_filter(i)[0] for i in range(plist.get_nfilters())]
+        if layout == h5py.h5d.CONTIGUOUS:
+            offset = self.images.id.get_offset()
+            if offset is not None:
+                self.offset = int(offset)
+                self.strategy = "contiguous"
+        elif layout == h5py.h5d.CHUNKED:
+            chunks = self.images.chunks
+            whole_images = tuple(chunks[1:]) == tuple(self.images.shape[1:])
+            supported = set(filters) <= {_DEFLATE, _SHUFFLE, _FLETCHER32}
+            if not whole_images:
+                per_image = int(np.prod([-(-s // c) for s, c in zip(self.images.shape[1:], chunks[1:])]))
+                self.slow_reason = (f"images are stored in chunks of shape {chunks}, which cut each image into "
+                                    f"{per_image} pieces")
+            elif supported and hasattr(self.images.id, "chunk_iter"):
+                self._index_chunks(chunks[0], _DEFLATE in filters, _FLETCHER32 in filters)
+                if self.compressed and chunks[0] > 1:
+                    self.slow_reason = (f"images are stored in compressed chunks of {chunks[0]} images, so every random "
+                                        f"image decompresses {chunks[0]} images")
+            elif chunks[0] > 1:
+                self.slow_reason = f"images use filters {filters} in chunks of {chunks[0]} images"
+        if self.strategy != "h5py":
+            self.fd = os.open(path, os.O_RDONLY)
+
+    def _index_chunks(self, rows_per_chunk: int, compressed: bool, fletcher: bool) -> None:
+        num_chunks = -(-self.images.shape[0] // rows_per_chunk)
+        self.chunk_offset = np.full(num_chunks, -1, dtype=np.int64)  # -1: not written (read through h5py)
+        self.chunk_size = np.zeros(num_chunks, dtype=np.int64)
+        self.chunk_filter_mask = np.zeros(num_chunks, dtype=np.int64)
+
+        def record(info) -> None:
+            chunk = info.chunk_offset[0] // rows_per_chunk
+            self.chunk_offset[chunk] = info.byte_offset
+            self.chunk_size[chunk] = info.size
+            self.chunk_filter_mask[chunk] = info.filter_mask
+
+        self.images.id.chunk_iter(record)
+        self.rows_per_chunk = rows_per_chunk
+        self.compressed = compressed
+        self.fletcher = fletcher
+        self.strategy = "compressed chunks" if compressed else "chunks"
+
+    def read_sorted(self, rows: np.ndarray, out: np.ndarray) -> None:
+        """Rows (sorted ascending) into ``out`` (n, 64, 64, 3) uint8, in the same order."""
+        if self.strategy == "contiguous":
+            self._read_contiguous(rows, out)
+        elif self.strategy == "chunks":
+            self._read_chunks(rows, out)
+        elif self.strategy == "compressed chunks":
+            self._read_compressed_chunks(rows, out)
+        else:
+            for position, row in enumerate(rows.tolist()):
+                out[position] = self.images[row]
+
+    def _read_contiguous(self, rows: np.ndarray, out: np.ndarray) -> None:
+        flat = out.reshape(len(rows), self.row_bytes)
+        # runs of consecutive rows are read in one call
+        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+        starts = np.concatenate([[0], breaks]).tolist()
+        stops = np.concatenate([breaks, [len(rows)]]).tolist()
+        rows_list = rows.tolist()
+        for start, stop in zip(starts, stops):
+            self._pread_into(flat[start:stop], self.offset + rows_list[start] * self.row_bytes)
+
+    def _read_chunks(self, rows: np.ndarray, out: np.ndarray) -> None:
+        flat = out.reshape(len(rows), self.row_bytes)
+        per = self.rows_per_chunk
+        for position, row in enumerate(rows.tolist()):
+            chunk, within = divmod(row, per)
+            offset = int(self.chunk_offset[chunk])
+            if offset < 0 or self.chunk_filter_mask[chunk]:
+                out[position] = self.images[row]
+            else:
+                self._pread_into(flat[position:position + 1], offset + within * self.row_bytes)
+
+    def _read_compressed_chunks(self, rows: np.ndarray, out: np.ndarray) -> None:
+        flat = out.reshape(len(rows), self.row_bytes)
+        per, row_bytes = self.rows_per_chunk, self.row_bytes
+        last_chunk, data = -1, b""
+        for position, row in enumerate(rows.tolist()):
+            chunk, within = divmod(row, per)
+            offset = int(self.chunk_offset[chunk])
+            if offset < 0 or self.chunk_filter_mask[chunk]:
+                out[position] = self.images[row]
+                continue
+            if chunk != last_chunk:
+                raw = os.pread(self.fd, int(self.chunk_size[chunk]), offset)
+                if self.fletcher:
+                    raw = raw[:-4]
+                data = zlib.decompress(raw)  # shuffle is the identity on 1-byte elements
+                last_chunk = chunk
+            flat[position] = np.frombuffer(data, dtype=np.uint8, count=row_bytes, offset=within * row_bytes)
+
+    def _pread_into(self, destination: np.ndarray, offset: int) -> None:
+        view = memoryview(destination).cast("B")
+        done = 0
+        while done < len(view):  # pread may return fewer bytes than asked
+            count = os.preadv(self.fd, [view[done:]], offset + done)
+            if count <= 0:
+                raise OSError(f"unexpected end of file reading {len(view)} bytes at offset {offset}")
+            done += count
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+        if self.file.id.valid:
+            self.file.close()
+
+
+# --------------------------------------------------------------------------------------------------
+# files of the real layout
+# --------------------------------------------------------------------------------------------------
+
+def hue_to_rgb(hue: np.ndarray) -> np.ndarray:
+    """Fully saturated, full-value colours of hues in [0, 1), shape ``(*hue.shape, 3)`` in [0, 1]."""
+    h6 = np.asarray(hue, dtype=np.float64)[..., None] * 6.0
+    centres = np.array([3.0, 2.0, 4.0])
+    signs = np.array([1.0, -1.0, -1.0])
+    offsets = np.array([-1.0, 2.0, 2.0])
+    return np.clip(signs * np.abs(h6 - centres) + offsets, 0.0, 1.0)
+
+
+def render_shapes3d_like(factors: np.ndarray, factor_sizes: Sequence[int] = FACTOR_SIZES) -> np.ndarray:
+    """A cheap stand-in for the 3dshapes renderer: wall (top), floor (bottom) and an object, each in
+    its hue; the object's outline depends on shape and scale, its horizontal offset on orientation.
+    uint8 ``(n, 64, 64, 3)``. Flat colours, so it compresses like the real images."""
+    factors = np.asarray(factors, dtype=np.int64)
+    floor, wall, obj, scale, shape, orientation = (values[factors[:, j]] for j, values in
+                                                   enumerate(factor_value_table(factor_sizes)))
+    rows, cols = np.mgrid[0:64, 0:64].astype(np.float64)
+    horizon = 38
+    half = 10.0 * scale[:, None, None]  # object half-size in pixels
+    cx = 32.0 + 0.3 * orientation[:, None, None]
+    cy = 44.0 - half
+    dx, dy = (cols[None] - cx) / half, (rows[None] - cy) / half
+    code = shape[:, None, None]
+    inside = np.where(code == 0, np.maximum(np.abs(dx), np.abs(dy)) <= 1,          # cube
+             np.where(code == 1, (np.abs(dx) <= 0.7) & (np.abs(dy) <= 1),          # cylinder
+             np.where(code == 2, dx * dx + dy * dy <= 1,                           # sphere
+                      np.maximum(np.abs(dy) - 0.5, 0) ** 2 + dx * dx <= 0.25)))    # capsule (upright)
+    colours = (np.stack([hue_to_rgb(floor), hue_to_rgb(wall), hue_to_rgb(obj)], axis=1) * 255).round().astype(np.uint8)
+    images = np.where((rows >= horizon)[None, :, :, None], colours[:, None, None, 0], colours[:, None, None, 1])
+    return np.where(inside[..., None], colours[:, None, None, 2], images).astype(np.uint8)
+
+
+def write_shapes3d_like(path: Union[str, os.PathLike], num_images: Optional[int] = None,
+                        factor_sizes: Sequence[int] = FACTOR_SIZES, pixels: str = "procedural",
+                        chunks: Union[None, str, Tuple[int, ...]] = None, compression: Optional[str] = None,
+                        compression_opts: Optional[int] = None, seed: int = 0, block: int = 4096) -> Path:
+    """Write an ``.h5`` file of the real 3dshapes layout: ``images`` (N, 64, 64, 3) uint8 and
+    ``labels`` (N, 6) float64, row-major over ``factor_sizes`` (N = their product).
+
+    :param num_images: checked against the product of ``factor_sizes`` when given.
+    :param pixels: ``"procedural"`` (:func:`render_shapes3d_like`: flat colours that depend on the
+        factors) or ``"random"`` (uniform noise; incompressible).
+    :param chunks: None (contiguous), ``"row"`` (one image a chunk) or an h5py chunk shape.
+    :param compression: None or an h5py compression (``"gzip"``), with ``compression_opts``.
+    Written ``block`` images at a time, so memory stays at a few blocks.
+    """
+    factor_sizes = tuple(int(s) for s in factor_sizes)
+    total = int(np.prod(factor_sizes))
+    if num_images is not None and num_images != total:
+        raise ValueError(f"num_images={num_images} does not match the grid {factor_sizes} ({total} images); "
+                         "give factor_sizes whose product is the number of images")
+    if pixels not in ("procedural", "random"):
+        raise ValueError(f"pixels must be 'procedural' or 'random', got {pixels!r}")
+    if chunks == "row":
+        chunks = (1, *IMAGE_SHAPE)
+    rng = np.random.default_rng(seed)
+    values = factor_value_table(factor_sizes)
+    path = Path(path)
+    with h5py.File(path, "w") as file:
+        images = file.create_dataset("images", (total, *IMAGE_SHAPE), dtype=np.uint8, chunks=chunks,
+                                     compression=compression, compression_opts=compression_opts)
+        labels = file.create_dataset("labels", (total, 6), dtype=np.float64)
+        sizes = np.asarray(factor_sizes)
+        for start in range(0, total, block):
+            index = np.arange(start, min(start + block, total))
+            factors = np.stack(np.unravel_index(index, sizes), axis=1)
+            if pixels == "procedural":
+                images[start:start + len(index)] = render_shapes3d_like(factors, factor_sizes)
+            else:
+                images[start:start + len(index)] = rng.integers(0, 256, (len(index), *IMAGE_SHAPE), dtype=np.uint8)
+            labels[start:start + len(index)] = np.stack([v[factors[:, j]] for j, v in enumerate(values)], axis=1)
+    return path
+
+
+def rechunk_shapes3d(source: Union[str, os.PathLike], destination: Union[str, os.PathLike],
+                     compression: Optional[str] = "gzip", compression_opts: Optional[int] = 4) -> Path:
+    """Copy a 3dshapes file into the layout that random reads like: one image a chunk (gzip by
+    default; ``compression=None`` for uncompressed). Streams in blocks aligned with the source's
+    chunks, so memory stays at one block (at most a few hundred MB)."""
+    source, destination = Path(source), Path(destination)
+    if source.resolve() == destination.resolve():
+        raise ValueError("destination must differ from source")
+    with h5py.File(source, "r") as inp:
+        for key in ("images", "labels"):
+            if key not in inp:
+                raise ValueError(f"{source.name} has no dataset {key!r}; found: {sorted(inp.keys())}")
+        images, labels = inp["images"], inp["labels"]
+        n = images.shape[0]
+        step = max(images.chunks[0] if images.chunks else 1, 4096)
+        with h5py.File(destination, "w") as out:
+            target = out.create_dataset("images", images.shape, dtype=images.dtype, chunks=(1, *images.shape[1:]),
+                                        compression=compression, compression_opts=compression_opts if compression else None)
+            out.create_dataset("labels", data=labels[...])
+            for start in range(0, n, step):
+                target[start:start + step] = images[start:start + step]
+    return destination
+
+
+DATASETS.register("shapes3d")(Shapes3D)
