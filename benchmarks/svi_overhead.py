@@ -34,6 +34,7 @@ def ivae_case(device):
     data = ArrayDataset(x, u=u)
     nets = dict(hidden=(100, 100), activation_name="xtanh")
     model = MODELS.build("ivae", observation_shape=(d,), latent_dim=d, num_data=n, aux_dim=segments,
+                         posterior_covariance="diagonal",
                          encoder_args=nets, decoder_args=nets, likelihood_args=dict(scale=0.1))
 
     def plain_loss(batch):

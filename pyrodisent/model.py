@@ -144,9 +144,18 @@ class LatentVariableModel(nn.Module):
         return self.training_step.device
 
     def set_training_step(self, step: int) -> None:
-        """Called by the trainer before each step; drives annealing schedules."""
+        """Called by the trainer before each step; drives annealing schedules (a Python int on the hot
+        path; the ``training_step`` buffer is filled when the state is saved)."""
         self._step = int(step)
-        self.training_step.fill_(step)
+
+    def state_dict(self, *args, **kwargs):
+        self.training_step.fill_(self._step)
+        return super().state_dict(*args, **kwargs)
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        self._step = int(self.training_step)
+        return result
 
     @property
     def kl_scale(self) -> float:

@@ -6,3 +6,7 @@ from pyrodisent.data.nonstationary import NonstationarySources, make_nonstationa
 
 __all__ = ["ArrayDataset", "BatchLoader", "Batch", "GroundTruthData", "as_generator", "factor_grid_index",
            "NonstationarySources", "make_nonstationary_sources"]
+from pyrodisent.data.dsprites import DSprites, ProceduralDSprites  # noqa: E402
+from pyrodisent.data.shapes3d import Shapes3D, rechunk_shapes3d, write_shapes3d_like  # noqa: E402
+
+__all__ += ["DSprites", "ProceduralDSprites", "Shapes3D", "rechunk_shapes3d", "write_shapes3d_like"]

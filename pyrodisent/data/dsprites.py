@@ -122,13 +122,12 @@ class DSprites(_DSpritesGrid):
         self.path = resolve_data_file(path, DSPRITES_FILENAME, DSPRITES_URL)
         self.seed = seed
         name = self.path.name
+        if not zipfile.is_zipfile(self.path):  # checked first: np.load would unpickle any other file
+            raise ValueError(f"{self.path} is not a readable .npz archive (not a zip file)")
         try:
             archive = np.load(self.path, allow_pickle=True, encoding="latin1")
         except (zipfile.BadZipFile, ValueError, OSError) as error:
             raise ValueError(f"{self.path} is not a readable .npz archive: {error}") from error
-        if not hasattr(archive, "files"):
-            raise ValueError(f"{self.path} holds a single array, not an .npz archive with imgs, latents_classes, "
-                             "latents_values and metadata")
         with archive:
             found = sorted(archive.files)
             for key in ("imgs", "latents_classes", "latents_values", "metadata"):
@@ -228,12 +227,12 @@ def _pack_block(name: str, images: np.ndarray, start: int = 0) -> np.ndarray:
 
 #: geometry in image widths (the image is the unit square), at scale 1. The sizes make the mean
 #: foreground fraction over the grid ≈ 0.043, as in the real set, and keep every sprite within
-#: radius 0.2 of its centre, so with centres in [0.2, 0.8] no sprite leaves the frame.
+#: radius 0.2 of its centre, so with centres in [0.22, 0.78] no sprite touches the border pixels.
 SQUARE_HALF_SIDE = 0.14
 ELLIPSE_SEMI_AXES = (0.2, 0.1)
 HEART_UNIT = 0.145  # the heart (x² + y² − 1)³ ≤ x² y³, centred on its centroid, in units of this size
 HEART_CENTROID_Y = 0.2935
-POSITION_MARGIN = 0.2
+POSITION_MARGIN = 0.22
 SPRITE_RADIUS = 0.2
 
 
@@ -254,7 +253,7 @@ class ProceduralDSprites(_DSpritesGrid):
     :param seed: default random state of :meth:`training_set`.
     :param supersample: samples per pixel side; a pixel is on when at least half its samples are inside.
 
-    Geometry (image as the unit square, y down): the sprite centre is ``0.2 + 0.6 · (posX, posY)``
+    Geometry (image as the unit square, y down): the sprite centre is ``0.22 + 0.56 · (posX, posY)``
     (posY = 0 at the top), the sprite is scaled by ``scale`` and rotated counter-clockwise on screen
     by ``orientation``. The shapes are close to, not pixel-identical with, the real set's.
     """

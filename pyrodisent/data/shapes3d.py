@@ -219,11 +219,11 @@ class Shapes3D(GroundTruthData):
                 raise ValueError(f"{name}: labels must have shape ({self.num_images}, 6), got {labels.shape}")
             if not np.issubdtype(labels.dtype, np.floating):
                 raise ValueError(f"{name}: labels must be floating point (real file: float64), got {labels.dtype}")
-            # row-major with orientation fastest: the first block varies only the last column
+            # row-major with orientation fastest: the first block raises only the orientation
             block = self._factor_sizes[-1]
-            head = labels[: block + 1] if self.num_images > block else labels[:block]
-            changes = np.abs(np.diff(head, axis=0)) > 0
-            if block > 1 and (not changes[: block - 1, 5].all() or changes[: block - 1, :5].any()):
+            head = labels[:block]
+            steps = np.diff(head, axis=0)
+            if block > 1 and (not (steps[:, 5] > 0).all() or steps[:, :5].any()):
                 raise ValueError(f"{name}: labels are not in row-major factor order (orientation should change "
                                  f"fastest); first rows: {head[:3].tolist()}")
         self._warn_if_slow()

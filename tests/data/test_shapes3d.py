@@ -1,0 +1,178 @@
+import contextlib
+import pickle
+import warnings
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from pyrodisent.data import ArrayDataset, Batch
+from pyrodisent.data.ground_truth import factor_grid_index
+from pyrodisent.data.shapes3d import (SHAPES3D_FILENAME, Shapes3D, SlowLayoutWarning, factor_value_table, hue_to_rgb,
+                                      rechunk_shapes3d, write_shapes3d_like)
+from pyrodisent.registry import DATASETS
+
+SIZES = (2, 2, 2, 2, 2, 3)  # 96 images
+N = 96
+
+
+def stored_images(path):
+    with h5py.File(path, "r") as file:
+        return file["images"][...], file["labels"][...]
+
+
+LAYOUTS = {
+    "contiguous": (dict(), "contiguous"),
+    "row chunks": (dict(chunks="row"), "chunks"),
+    "row chunks gzip": (dict(chunks="row", compression="gzip"), "compressed chunks"),
+    "3-image chunks": (dict(chunks=(3, 64, 64, 3)), "chunks"),
+    "5-image chunks gzip": (dict(chunks=(5, 64, 64, 3), compression="gzip"), "compressed chunks"),
+    "images cut into pieces": (dict(chunks=(7, 16, 32, 3), compression="gzip"), "h5py"),
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_image_at_factors_is_the_row_at_the_row_major_index(tmp_path, layout):
+    options, strategy = LAYOUTS[layout]
+    path = write_shapes3d_like(tmp_path / SHAPES3D_FILENAME, factor_sizes=SIZES, pixels="random", **options)
+    slow = layout in ("5-image chunks gzip", "images cut into pieces")
+    with pytest.warns(SlowLayoutWarning, match="rechunk_shapes3d") if slow else _no_warning():
+        data = Shapes3D(path, factor_sizes=SIZES)
+    assert data.read_strategy == strategy
+    images, labels = stored_images(path)
+    factors = np.concatenate([data.sample_factors(40, 1), [[1, 1, 1, 1, 1, 2], [0] * 6, [1, 1, 1, 1, 1, 2]]])
+    index = factor_grid_index(factors, SIZES)
+    np.testing.assert_array_equal(data.read_images(index), images[index])  # unsorted, with repeats
+    x = data.sample_observations_from_factors(factors, 0)
+    assert x.dtype == np.float32 and x.shape == (43, 3, 64, 64) and 0 <= x.min() and x.max() <= 1
+    np.testing.assert_allclose(x, images[index].transpose(0, 3, 1, 2) / 255, atol=1e-6)
+    np.testing.assert_allclose(data.labels(index), labels[index])
+    np.testing.assert_allclose(data.factor_values(factors), labels[index])
+    assert data.read_images(np.arange(N)).shape == (N, 64, 64, 3)  # long runs of consecutive rows
+    np.testing.assert_array_equal(data.read_images(np.arange(N)), images)
+    data.close()
+
+
+@contextlib.contextmanager
+def _no_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SlowLayoutWarning)
+        yield
+
+
+def test_filters_shuffle_and_fletcher32_take_the_fast_path(tmp_path):
+    path = tmp_path / SHAPES3D_FILENAME
+    write_shapes3d_like(path, factor_sizes=SIZES, chunks="row", compression="gzip")
+    images, labels = stored_images(path)
+    with h5py.File(path, "w") as file:
+        file.create_dataset("images", data=images, chunks=(1, 64, 64, 3), compression="gzip", shuffle=True,
+                            fletcher32=True)
+        file.create_dataset("labels", data=labels)
+    data = Shapes3D(path, factor_sizes=SIZES)
+    assert data.read_strategy == "compressed chunks"
+    index = np.array([95, 3, 50, 3])
+    np.testing.assert_array_equal(data.read_images(index), images[index])
+
+
+def test_procedural_pixels_follow_the_factors(tmp_path):
+    path = write_shapes3d_like(tmp_path / SHAPES3D_FILENAME, factor_sizes=SIZES)
+    data = Shapes3D(path, factor_sizes=SIZES)
+    values = factor_value_table(SIZES)
+    factors = np.array([[1, 0, 1, 0, 1, 2], [0, 1, 0, 1, 0, 0]])
+    images = data.read_images(factor_grid_index(factors, SIZES))
+    for image, f in zip(images, factors):
+        np.testing.assert_array_equal(image[63, 0], np.round(hue_to_rgb(values[0][f[0]]) * 255))  # floor
+        np.testing.assert_array_equal(image[0, 0], np.round(hue_to_rgb(values[1][f[1]]) * 255))  # wall
+    assert not np.array_equal(images[0], images[1])
+
+
+def test_real_factor_values():
+    floor, wall, obj, scale, shape, orientation = factor_value_table()
+    np.testing.assert_allclose(floor, np.arange(10) / 10)
+    assert len(scale) == 8 and len(orientation) == 15
+    np.testing.assert_allclose(scale[[0, -1]], [0.75, 1.25])
+    np.testing.assert_allclose(shape, [0, 1, 2, 3])
+    np.testing.assert_allclose(orientation[[0, -1]], [-30, 30])
+
+
+def test_training_set_batches_registry_and_pickling(tmp_path):
+    path = write_shapes3d_like(tmp_path / SHAPES3D_FILENAME, factor_sizes=SIZES, chunks="row", compression="gzip")
+    data = DATASETS.build("shapes3d", path=path, factor_sizes=SIZES, seed=4)
+    assert isinstance(data, Shapes3D) and data.observation_shape == (3, 64, 64) and len(data) == N
+    train = data.training_set(25)
+    assert isinstance(train, ArrayDataset) and train.x.shape == (25, 3, 64, 64) and train.factors.dtype == torch.int64
+    assert np.array_equal(train.x.numpy(), data.training_set(25).x.numpy())
+    batches = list(data.random_batches(8, num_batches=3))
+    assert len(batches) == 3 and isinstance(batches[0], Batch) and batches[0].x.shape == (8, 3, 64, 64)
+    np.testing.assert_array_equal(batches[0].index.numpy(), factor_grid_index(batches[0].factors.numpy(), SIZES))
+    copy = pickle.loads(pickle.dumps(data))
+    np.testing.assert_array_equal(copy.read_images([5, 7]), data.read_images([5, 7]))
+    with pytest.raises(IndexError, match=r"\[0, 95\]"):
+        data.read_images([96])
+    with pytest.raises(ValueError, match=r"factor 5 \(orientation\)"):
+        data.sample_observations_from_factors(np.array([[0, 0, 0, 0, 0, 3]]), 0)
+
+
+def test_rechunk_turns_a_slow_layout_into_a_fast_one(tmp_path):
+    slow = write_shapes3d_like(tmp_path / "slow.h5", factor_sizes=SIZES, chunks=(10, 8, 8, 1), compression="gzip")
+    fast = rechunk_shapes3d(slow, tmp_path / "fast.h5")
+    data = Shapes3D(fast, factor_sizes=SIZES)
+    assert data.read_strategy == "compressed chunks"
+    np.testing.assert_array_equal(data.read_images(np.arange(N)), stored_images(slow)[0])
+    np.testing.assert_array_equal(data.labels(np.arange(N)), stored_images(slow)[1])
+
+
+# --- errors ----------------------------------------------------------------------------------------
+
+def test_missing_file_says_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.delenv("PYRODISENT_DATA", raising=False)
+    with pytest.raises(FileNotFoundError, match=r"3dshapes.h5 not found.*PYRODISENT_DATA.*storage.googleapis.com"):
+        Shapes3D()
+    monkeypatch.setenv("PYRODISENT_DATA", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=str(tmp_path / SHAPES3D_FILENAME)):
+        Shapes3D()
+    write_shapes3d_like(tmp_path / SHAPES3D_FILENAME, factor_sizes=SIZES)
+    assert Shapes3D(factor_sizes=SIZES).path == tmp_path / SHAPES3D_FILENAME
+    assert Shapes3D(tmp_path, factor_sizes=SIZES).path == tmp_path / SHAPES3D_FILENAME
+
+
+def write(path, **datasets):
+    with h5py.File(path, "w") as file:
+        for name, value in datasets.items():
+            file.create_dataset(name, data=value)
+    return path
+
+
+def good_labels():
+    values = factor_value_table(SIZES)
+    factors = np.stack(np.unravel_index(np.arange(N), SIZES), axis=1)
+    return np.stack([v[factors[:, j]] for j, v in enumerate(values)], axis=1)
+
+
+@pytest.mark.parametrize("datasets, message", [
+    (dict(images=np.zeros((N, 64, 64, 3), np.uint8)), r"^3dshapes.h5 has no dataset 'labels'; found: \['images'\]$"),
+    (dict(labels=good_labels()), r"^3dshapes.h5 has no dataset 'images'; found: \['labels'\]$"),
+    (dict(images=np.zeros((N, 64, 64), np.uint8), labels=good_labels()), r"images must have shape \(96, 64, 64, 3\)"),
+    (dict(images=np.zeros((N - 1, 64, 64, 3), np.uint8), labels=good_labels()), r"got \(95, 64, 64, 3\)"),
+    (dict(images=np.zeros((N, 64, 64, 3), np.float32), labels=good_labels()), "images must be uint8, got float32"),
+    (dict(images=np.zeros((N, 64, 64, 3), np.uint8), labels=good_labels()[:, :5]), r"labels must have shape \(96, 6\)"),
+    (dict(images=np.zeros((N, 64, 64, 3), np.uint8), labels=good_labels().astype(np.int64)), "floating point"),
+    (dict(images=np.zeros((N, 64, 64, 3), np.uint8), labels=good_labels()[::-1]), "not in row-major factor order"),
+])
+def test_malformed_files_give_clear_errors(tmp_path, datasets, message):
+    path = write(tmp_path / SHAPES3D_FILENAME, **datasets)
+    with pytest.raises(ValueError, match=message):
+        Shapes3D(path, factor_sizes=SIZES)
+
+
+def test_not_hdf5_and_wrong_grid(tmp_path):
+    path = tmp_path / SHAPES3D_FILENAME
+    path.write_bytes(b"not hdf5")
+    with pytest.raises(ValueError, match="not a readable HDF5 file"):
+        Shapes3D(path)
+    write_shapes3d_like(path, factor_sizes=SIZES)
+    with pytest.raises(ValueError, match=r"images must have shape \(480000, 64, 64, 3\)"):
+        Shapes3D(path)  # the real grid by default
+    with pytest.raises(ValueError, match="does not match the grid"):
+        write_shapes3d_like(tmp_path / "x.h5", num_images=100, factor_sizes=SIZES)
