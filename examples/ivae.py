@@ -50,8 +50,8 @@ def build_parser():
                              "about 40 s with 1)")
     parser.add_argument("--objective", choices=["elbo", "official", "anneal"], default="elbo",
                         help="elbo: the plain ELBO (Eq. 8); official: the official code's weighted decomposition "
-                             "(a, b, c, d) = (100, 1, 0, 10) (diagonal guide only: with c = 0 a full-covariance guide "
-                             "makes it unbounded); anneal: the official code's anneal schedule")
+                             "(a, b, c, d) = (100, 1, 0, 10) (diagonal guide only: with c = 0 and a full-covariance "
+                             "guide it diverged); anneal: the official code's anneal schedule")
     parser.add_argument("--observation-scale", type=float, default=IVAE_DEFAULTS["observation_scale"],
                         help="std of the Gaussian likelihood")
     return parser
@@ -90,8 +90,8 @@ def build_objective(args, num_data: int):
         return "meanfield"
     if args.objective == "official":
         if args.posterior_covariance == "full":
-            raise ValueError("--objective official has no total-correlation term (c = 0) and is unbounded below with "
-                             "a full-covariance guide: use --posterior-covariance diagonal")
+            raise ValueError("--objective official has no total-correlation term (c = 0) and diverged with a "
+                             "full-covariance guide: use --posterior-covariance diagonal")
         return DecomposedELBO(100.0, 1.0, 0.0, 10.0)
     total_steps = args.epochs * math.ceil(num_data / args.batch_size)
     return DecomposedELBO(schedule=official_ivae_anneal(args.observation_scale ** 2, total_steps))

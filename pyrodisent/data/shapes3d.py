@@ -414,7 +414,8 @@ def write_shapes3d_like(path: Union[str, os.PathLike], num_images: Optional[int]
     :param num_images: checked against the product of ``factor_sizes`` when given.
     :param pixels: ``"procedural"`` (:func:`render_shapes3d_like`: flat colours that depend on the
         factors) or ``"random"`` (uniform noise; incompressible).
-    :param chunks: None (contiguous), ``"row"`` (one image a chunk) or an h5py chunk shape.
+    :param chunks: None (contiguous), ``"row"`` (one image a chunk), an h5py chunk shape, or True
+        (h5py's automatic shape, which cuts images apart).
     :param compression: None or an h5py compression (``"gzip"``), with ``compression_opts``.
     Written ``block`` images at a time, so memory stays at a few blocks.
     """
@@ -430,7 +431,8 @@ def write_shapes3d_like(path: Union[str, os.PathLike], num_images: Optional[int]
     rng = np.random.default_rng(seed)
     values = factor_value_table(factor_sizes)
     path = Path(path)
-    with h5py.File(path, "w") as file:
+    # a chunk cache large enough that chunks spanning several blocks are compressed once
+    with h5py.File(path, "w", rdcc_nbytes=256 * 2**20 if chunks else 2**20, rdcc_nslots=100_003) as file:
         images = file.create_dataset("images", (total, *IMAGE_SHAPE), dtype=np.uint8, chunks=chunks,
                                      compression=compression, compression_opts=compression_opts)
         labels = file.create_dataset("labels", (total, 6), dtype=np.float64)

@@ -1,0 +1,166 @@
+"""Random minibatches from a 3dshapes file of the real layout: images/s and peak memory.
+
+    python benchmarks/shapes3d_loader.py                          # full size (480000 images), two layouts
+    python benchmarks/shapes3d_loader.py --layouts contiguous     # one layout
+    python benchmarks/shapes3d_loader.py --layouts auto-gzip --batches 2   # h5py's automatic chunks (slow)
+    python benchmarks/shapes3d_loader.py --small                  # 48000 images, a quick look
+
+For each layout it writes ``images`` (N, 64, 64, 3) uint8 + ``labels`` (N, 6) float64 in a temporary
+folder (procedural pixels: flat colours, so gzip compresses them as it does the real images), then,
+in a fresh process, opens it with :class:`~pyrodisent.data.shapes3d.Shapes3D` and times
+
+- ``float32``: sample 64 factor vectors → ``sample_observations_from_factors`` (float32 (64, 3, 64, 64)),
+- ``uint8``: the same rows through ``read_images`` (no conversion),
+
+over ``--batches`` batches after 5 warm-up batches, first with the file in the page cache (it was
+just written) and then, after ``posix_fadvise(DONTNEED)`` evicts this file's pages, cold from disk.
+Peak RSS of the reading process (``resource.getrusage``) is reported with the RSS after imports.
+The file is deleted afterwards. Layouts:
+
+- ``contiguous``: no chunks, no compression (5.9 GB on disk at full size);
+- ``row-gzip``: one image a chunk, gzip level 4 (what :func:`rechunk_shapes3d` writes);
+- ``row``: one image a chunk, uncompressed;
+- ``auto-gzip``: h5py's automatic chunk shape with gzip, which cuts each image into pieces — the
+  loader warns and falls back to h5py; shows why such a file should be rechunked once.
+
+Timings are wall-clock on a shared machine: see the load average printed first.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+LAYOUTS = {
+    "contiguous": dict(chunks=None, compression=None),
+    "row-gzip": dict(chunks="row", compression="gzip", compression_opts=4),
+    "row": dict(chunks="row", compression=None),
+    "auto-gzip": dict(chunks=True, compression="gzip", compression_opts=4),
+}
+FULL = (10, 10, 10, 8, 4, 15)
+SMALL = (10, 10, 6, 8, 4, 2)  # 38400 images
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+
+
+def current_rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def measure(path: str, factor_sizes, batches: int, batch_size: int) -> dict:
+    """Run in a fresh process: open the file and time random minibatches."""
+    import numpy as np
+
+    from pyrodisent.data.ground_truth import factor_grid_index
+    from pyrodisent.data.shapes3d import Shapes3D
+
+    result = {"rss_after_imports_mb": current_rss_mb()}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        start = time.perf_counter()
+        data = Shapes3D(path, factor_sizes=factor_sizes)
+        result["open_s"] = time.perf_counter() - start
+    result["warnings"] = [str(w.message) for w in caught]
+    result["strategy"] = data.read_strategy
+    rng = np.random.default_rng(0)
+
+    def run(kind: str, count: int) -> float:
+        start = time.perf_counter()
+        for _ in range(count):
+            factors = data.sample_factors(batch_size, rng)
+            if kind == "float32":
+                x = data.sample_observations_from_factors(factors, rng)
+                assert x.dtype == np.float32 and x.shape == (batch_size, 3, 64, 64)
+            else:
+                data.read_images(factor_grid_index(factors, factor_sizes))
+        return count * batch_size / (time.perf_counter() - start)
+
+    run("float32", min(5, batches))
+    for cache in ("warm", "cold"):
+        if cache == "cold":
+            data.close()
+            fd = os.open(path, os.O_RDONLY)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # evicts this file's clean pages only
+            os.close(fd)
+        for kind in (("float32", "uint8") if cache == "warm" else ("float32",)):
+            result[f"{cache}_{kind}_images_per_s"] = run(kind, batches)
+    result["peak_rss_mb"] = peak_rss_mb()
+    data.close()
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--layouts", default="contiguous,row-gzip", help=f"comma-separated, from {sorted(LAYOUTS)}")
+    parser.add_argument("--batches", type=int, default=200)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--small", action="store_true", help=f"grid {SMALL} instead of the real {FULL}")
+    parser.add_argument("--directory", default=None, help="where to write the file (default: a temp folder)")
+    parser.add_argument("--measure", nargs=2, metavar=("PATH", "SIZES"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.measure:  # the child process
+        path, sizes = args.measure
+        print(json.dumps(measure(path, tuple(json.loads(sizes)), args.batches, args.batch_size)))
+        return
+
+    from pyrodisent.data.shapes3d import write_shapes3d_like
+    import numpy as np
+
+    directory = Path(tempfile.mkdtemp(prefix="shapes3d_bench_", dir=args.directory))
+    free_gb = shutil.disk_usage(directory).free / 1e9
+    sizes = SMALL if args.small else FULL
+    if not args.small and free_gb < 15:
+        sizes = SMALL
+        print(f"only {free_gb:.1f} GB free in {directory}: using the smaller grid {SMALL} instead of the real one")
+    n = int(np.prod(sizes))
+    print(f"load average {os.getloadavg()}; {os.cpu_count()} CPUs; {free_gb:.1f} GB free in {directory}")
+    print(f"grid {sizes}: {n} images, {n * 64 * 64 * 3 / 1e9:.2f} GB as uint8")
+    rows = []
+    try:
+        for layout in args.layouts.split(","):
+            path = directory / f"3dshapes_{layout}.h5"
+            start = time.perf_counter()
+            write_shapes3d_like(path, factor_sizes=sizes, pixels="procedural", block=1024, **LAYOUTS[layout])
+            written = time.perf_counter() - start
+            with open(path, "rb+") as file:
+                os.fsync(file.fileno())  # flushed, so the cold run can evict the pages
+            size_gb = path.stat().st_size / 1e9
+            print(f"\n[{layout}] wrote {size_gb:.2f} GB in {written:.0f} s; free now "
+                  f"{shutil.disk_usage(directory).free / 1e9:.1f} GB", flush=True)
+            child = subprocess.run(
+                [sys.executable, __file__, "--measure", str(path), json.dumps(list(sizes)),
+                 "--batches", str(args.batches), "--batch-size", str(args.batch_size)],
+                capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+            if child.returncode:
+                print(child.stderr)
+                raise SystemExit(f"measuring {layout} failed")
+            result = json.loads(child.stdout.strip().splitlines()[-1])
+            path.unlink()
+            for key, value in result.items():
+                print(f"  {key}: {value:.1f}" if isinstance(value, float) else f"  {key}: {value}")
+            rows.append((layout, size_gb, result))
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+    print(f"\nsummary (batch size {args.batch_size}, {args.batches} batches, grid {sizes}):")
+    print(f"{'layout':12s} {'file GB':>8s} {'warm f32/s':>11s} {'warm u8/s':>10s} {'cold f32/s':>11s} {'peak RSS MB':>12s}")
+    for layout, size_gb, r in rows:
+        print(f"{layout:12s} {size_gb:8.2f} {r['warm_float32_images_per_s']:11.0f} {r['warm_uint8_images_per_s']:10.0f} "
+              f"{r['cold_float32_images_per_s']:11.0f} {r['peak_rss_mb']:12.0f}")
+
+
+if __name__ == "__main__":
+    main()
