@@ -14,14 +14,17 @@ in a fresh process, opens it with :class:`~pyrodisent.data.shapes3d.Shapes3D` an
 
 over ``--batches`` batches after 5 warm-up batches, first with the file in the page cache (it was
 just written) and then, after ``posix_fadvise(DONTNEED)`` evicts this file's pages, cold from disk.
-Peak RSS of the reading process (``resource.getrusage``) is reported with the RSS after imports.
-The file is deleted afterwards. Layouts:
+Writing, reading and rechunking each run in a fresh process, started from a parent that imports
+only the standard library, so each one's peak RSS is its own (Linux carries ``ru_maxrss`` over
+``fork``/``exec``). Peak RSS is ``resource.getrusage(RUSAGE_SELF).ru_maxrss``, shown with the RSS
+after imports (torch, pyro, h5py: ≈ 300 MB). The files are deleted afterwards. Layouts:
 
 - ``contiguous``: no chunks, no compression (5.9 GB on disk at full size);
 - ``row-gzip``: one image a chunk, gzip level 4 (what :func:`rechunk_shapes3d` writes);
 - ``row``: one image a chunk, uncompressed;
 - ``auto-gzip``: h5py's automatic chunk shape with gzip, which cuts each image into pieces — the
-  loader warns and falls back to h5py; shows why such a file should be rechunked once.
+  loader warns and falls back to h5py (timed on ``--slow-batches`` batches, warm only); then the
+  file is rewritten with :func:`rechunk_shapes3d`, timed, and the copy read like the others.
 
 Timings are wall-clock on a shared machine: see the load average printed first.
 """
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import shutil
@@ -47,12 +51,13 @@ LAYOUTS = {
     "row": dict(chunks="row", compression=None),
     "auto-gzip": dict(chunks=True, compression="gzip", compression_opts=4),
 }
-FULL = (10, 10, 10, 8, 4, 15)
-SMALL = (10, 10, 6, 8, 4, 2)  # 38400 images
+FULL = (10, 10, 10, 8, 4, 15)  # 480000 images, 5.9 GB
+SMALL = (10, 10, 6, 8, 4, 2)  # 38400 images, 0.47 GB
 
 
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+def memory_report(result: dict) -> dict:
+    result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
+    return result
 
 
 def current_rss_mb() -> float:
@@ -60,8 +65,27 @@ def current_rss_mb() -> float:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def measure(path: str, factor_sizes, batches: int, batch_size: int) -> dict:
-    """Run in a fresh process: open the file and time random minibatches."""
+def write(path: str, layout: str, factor_sizes) -> dict:
+    from pyrodisent.data.shapes3d import write_shapes3d_like
+
+    start = time.perf_counter()
+    write_shapes3d_like(path, factor_sizes=factor_sizes, pixels="procedural", block=1024, **LAYOUTS[layout])
+    with open(path, "rb+") as file:
+        os.fsync(file.fileno())  # flushed, so that the cold run can evict its pages
+    return memory_report({"write_s": time.perf_counter() - start})
+
+
+def rechunk(source: str, destination: str) -> dict:
+    from pyrodisent.data.shapes3d import rechunk_shapes3d
+
+    start = time.perf_counter()
+    rechunk_shapes3d(source, destination)
+    with open(destination, "rb+") as file:
+        os.fsync(file.fileno())
+    return memory_report({"rechunk_s": time.perf_counter() - start})
+
+
+def measure(path: str, factor_sizes, batches: int, batch_size: int, slow: bool) -> dict:
     import numpy as np
 
     from pyrodisent.data.ground_truth import factor_grid_index
@@ -73,7 +97,7 @@ def measure(path: str, factor_sizes, batches: int, batch_size: int) -> dict:
         start = time.perf_counter()
         data = Shapes3D(path, factor_sizes=factor_sizes)
         result["open_s"] = time.perf_counter() - start
-    result["warnings"] = [str(w.message) for w in caught]
+    result["warnings"] = [str(w.message)[:160] + "…" for w in caught]
     result["strategy"] = data.read_strategy
     rng = np.random.default_rng(0)
 
@@ -88,37 +112,56 @@ def measure(path: str, factor_sizes, batches: int, batch_size: int) -> dict:
                 data.read_images(factor_grid_index(factors, factor_sizes))
         return count * batch_size / (time.perf_counter() - start)
 
-    run("float32", min(5, batches))
-    for cache in ("warm", "cold"):
+    if not slow:
+        run("float32", 5)  # warm-up
+    for cache in ("warm",) if slow else ("warm", "cold"):
         if cache == "cold":
             data.close()
             fd = os.open(path, os.O_RDONLY)
             os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # evicts this file's clean pages only
             os.close(fd)
-        for kind in (("float32", "uint8") if cache == "warm" else ("float32",)):
+        for kind in ("float32", "uint8") if cache == "warm" else ("float32",):
             result[f"{cache}_{kind}_images_per_s"] = run(kind, batches)
-    result["peak_rss_mb"] = peak_rss_mb()
     data.close()
-    return result
+    return memory_report(result)
+
+
+def child(*arguments: str) -> dict:
+    process = subprocess.run([sys.executable, __file__, *arguments], capture_output=True, text=True,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+    if process.returncode:
+        print(process.stderr)
+        raise SystemExit(f"{arguments[0]} failed")
+    return json.loads(process.stdout.strip().splitlines()[-1])
+
+
+def show(result: dict) -> None:
+    for key, value in result.items():
+        print(f"  {key}: {value:.1f}" if isinstance(value, float) else f"  {key}: {value}", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--layouts", default="contiguous,row-gzip", help=f"comma-separated, from {sorted(LAYOUTS)}")
     parser.add_argument("--batches", type=int, default=200)
+    parser.add_argument("--slow-batches", type=int, default=1, help="batches timed on the auto-gzip layout")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--small", action="store_true", help=f"grid {SMALL} instead of the real {FULL}")
-    parser.add_argument("--directory", default=None, help="where to write the file (default: a temp folder)")
-    parser.add_argument("--measure", nargs=2, metavar=("PATH", "SIZES"), help=argparse.SUPPRESS)
+    parser.add_argument("--directory", default=None, help="where to write the files (default: a temp folder)")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
 
-    if args.measure:  # the child process
-        path, sizes = args.measure
-        print(json.dumps(measure(path, tuple(json.loads(sizes)), args.batches, args.batch_size)))
+    if args.child:  # one step, in its own process
+        step, *rest = args.child
+        sizes = tuple(json.loads(rest[-1]))
+        if step == "write":
+            result = write(rest[0], rest[1], sizes)
+        elif step == "rechunk":
+            result = rechunk(rest[0], rest[1])
+        else:
+            result = measure(rest[0], sizes, int(rest[1]), args.batch_size, slow=rest[2] == "slow")
+        print(json.dumps(result))
         return
-
-    from pyrodisent.data.shapes3d import write_shapes3d_like
-    import numpy as np
 
     directory = Path(tempfile.mkdtemp(prefix="shapes3d_bench_", dir=args.directory))
     free_gb = shutil.disk_usage(directory).free / 1e9
@@ -126,40 +169,46 @@ def main() -> None:
     if not args.small and free_gb < 15:
         sizes = SMALL
         print(f"only {free_gb:.1f} GB free in {directory}: using the smaller grid {SMALL} instead of the real one")
-    n = int(np.prod(sizes))
-    print(f"load average {os.getloadavg()}; {os.cpu_count()} CPUs; {free_gb:.1f} GB free in {directory}")
+    n = math.prod(sizes)
+    print(f"load average {tuple(round(v, 2) for v in os.getloadavg())}; {os.cpu_count()} CPUs; "
+          f"{free_gb:.1f} GB free in {directory}")
     print(f"grid {sizes}: {n} images, {n * 64 * 64 * 3 / 1e9:.2f} GB as uint8")
+    grid = json.dumps(list(sizes))
     rows = []
     try:
         for layout in args.layouts.split(","):
             path = directory / f"3dshapes_{layout}.h5"
-            start = time.perf_counter()
-            write_shapes3d_like(path, factor_sizes=sizes, pixels="procedural", block=1024, **LAYOUTS[layout])
-            written = time.perf_counter() - start
-            with open(path, "rb+") as file:
-                os.fsync(file.fileno())  # flushed, so the cold run can evict the pages
+            written = child("--child", "write", str(path), layout, grid)
             size_gb = path.stat().st_size / 1e9
-            print(f"\n[{layout}] wrote {size_gb:.2f} GB in {written:.0f} s; free now "
-                  f"{shutil.disk_usage(directory).free / 1e9:.1f} GB", flush=True)
-            child = subprocess.run(
-                [sys.executable, __file__, "--measure", str(path), json.dumps(list(sizes)),
-                 "--batches", str(args.batches), "--batch-size", str(args.batch_size)],
-                capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
-            if child.returncode:
-                print(child.stderr)
-                raise SystemExit(f"measuring {layout} failed")
-            result = json.loads(child.stdout.strip().splitlines()[-1])
-            path.unlink()
-            for key, value in result.items():
-                print(f"  {key}: {value:.1f}" if isinstance(value, float) else f"  {key}: {value}")
+            print(f"\n[{layout}] wrote {size_gb:.2f} GB in {written['write_s']:.0f} s (writer peak RSS "
+                  f"{written['peak_rss_mb']:.0f} MB); free now {shutil.disk_usage(directory).free / 1e9:.1f} GB",
+                  flush=True)
+            slow = layout == "auto-gzip"
+            result = child("--child", "measure", str(path), str(args.slow_batches if slow else args.batches),
+                           "slow" if slow else "fast", grid)
+            show(result)
             rows.append((layout, size_gb, result))
+            if slow:
+                copy = directory / "3dshapes_rechunked.h5"
+                rechunked = child("--child", "rechunk", str(path), str(copy), grid)
+                path.unlink()
+                size_gb = copy.stat().st_size / 1e9
+                print(f"\n[auto-gzip rechunked] rechunk_shapes3d took {rechunked['rechunk_s']:.0f} s, peak RSS "
+                      f"{rechunked['peak_rss_mb']:.0f} MB; copy {size_gb:.2f} GB", flush=True)
+                result = child("--child", "measure", str(copy), str(args.batches), "fast", grid)
+                show(result)
+                rows.append(("rechunked", size_gb, result))
+                path = copy
+            path.unlink()
     finally:
         shutil.rmtree(directory, ignore_errors=True)
-    print(f"\nsummary (batch size {args.batch_size}, {args.batches} batches, grid {sizes}):")
-    print(f"{'layout':12s} {'file GB':>8s} {'warm f32/s':>11s} {'warm u8/s':>10s} {'cold f32/s':>11s} {'peak RSS MB':>12s}")
+    print(f"\nsummary (batch size {args.batch_size}, {args.batches} batches, grid {sizes}; images/s):")
+    print(f"{'layout':12s} {'file GB':>8s} {'strategy':>18s} {'warm f32':>9s} {'warm u8':>9s} {'cold f32':>9s} "
+          f"{'peak RSS MB':>12s}")
     for layout, size_gb, r in rows:
-        print(f"{layout:12s} {size_gb:8.2f} {r['warm_float32_images_per_s']:11.0f} {r['warm_uint8_images_per_s']:10.0f} "
-              f"{r['cold_float32_images_per_s']:11.0f} {r['peak_rss_mb']:12.0f}")
+        cold = r.get("cold_float32_images_per_s", float("nan"))
+        print(f"{layout:12s} {size_gb:8.2f} {r['strategy']:>18s} {r['warm_float32_images_per_s']:9.0f} "
+              f"{r['warm_uint8_images_per_s']:9.0f} {cold:9.0f} {r['peak_rss_mb']:12.0f}")
 
 
 if __name__ == "__main__":

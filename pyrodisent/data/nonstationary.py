@@ -11,6 +11,9 @@ Generative process (../shared/REFERENCE.md §1.1):
   ``variant="2019"``: an independent matrix per layer, σ = leaky ReLU with slope 0.2.
   Each matrix has U(−1, 1) entries, unit-norm columns and is redrawn until its condition number is
   below the 25th percentile of the condition numbers of 10⁴ random draws.
+- ``random_stream="official"`` (default) draws with numpy's legacy generator in the official code's
+  order, so ``seed=1`` reproduces the official data set (its mixing matrix has condition number ≈ 2.0;
+  an independent stream drew one of 3.6, which is markedly harder to unmix).
 """
 from __future__ import annotations
 
@@ -26,22 +29,24 @@ from pyrodisent.registry import DATASETS
 
 SOURCE_DISTRIBUTIONS = ("gauss", "laplace", "hypsecant")
 VARIANTS = ("official", "2019")
+RANDOM_STREAMS = ("official", "generator")
 
 
 def _unit_columns(matrix: np.ndarray) -> np.ndarray:
     return matrix / np.linalg.norm(matrix, axis=-2, keepdims=True)
 
 
-def well_conditioned_matrix(dim: int, rng: np.random.Generator, num_draws_for_threshold: int = 10_000,
+def well_conditioned_matrix(dim: int, rng, num_draws_for_threshold: int = 10_000,
                             percentile: float = 25.0) -> np.ndarray:
     """A (dim, dim) matrix with U(−1, 1) entries and unit-norm columns whose condition number is below
-    the ``percentile``-th percentile of ``num_draws_for_threshold`` random draws."""
-    draws = _unit_columns(rng.uniform(-1, 1, (num_draws_for_threshold, dim, dim)))
+    the ``percentile``-th percentile of ``num_draws_for_threshold`` random draws (float32, as the official
+    code; ``rng`` a numpy Generator or legacy RandomState)."""
+    draws = _unit_columns(rng.uniform(-1, 1, (num_draws_for_threshold, dim, dim)).astype(np.float32))
     threshold = np.percentile(np.linalg.cond(draws), percentile)
     while True:
-        matrix = _unit_columns(rng.uniform(-1, 1, (dim, dim)))
+        matrix = _unit_columns(rng.uniform(-1, 1, (dim, dim)).astype(np.float32))
         if np.linalg.cond(matrix) <= threshold:
-            return matrix
+            return matrix.astype(np.float64)
 
 
 def xtanh(x: np.ndarray, slope: float = 0.1) -> np.ndarray:
@@ -70,6 +75,7 @@ class NonstationarySources(GroundTruthData):
     uncentered: bool = False
     noise_scale: float = 0.0
     seed: int = 1
+    random_stream: str = "official"
 
     def __post_init__(self):
         if self.variant not in VARIANTS:
@@ -78,9 +84,18 @@ class NonstationarySources(GroundTruthData):
             raise ValueError(f"source_distribution must be one of {SOURCE_DISTRIBUTIONS}, got {self.source_distribution!r}")
         if self.num_layers < 1 or self.latent_dim < 1 or self.num_segments < 1 or self.points_per_segment < 1:
             raise ValueError("num_layers, latent_dim, num_segments and points_per_segment must all be ≥ 1")
-        rng = np.random.default_rng(self.seed)
-        scales = rng.uniform(0.5, 3.0, (self.num_segments, self.latent_dim))
-        means = rng.uniform(-5, 5, (self.num_segments, self.latent_dim)) if self.uncentered else np.zeros_like(scales)
+        if self.random_stream not in RANDOM_STREAMS:
+            raise ValueError(f"random_stream must be one of {RANDOM_STREAMS}, got {self.random_stream!r}")
+        official = self.random_stream == "official"
+        # "official": numpy's legacy generator seeded as the official code seeds it, drawn in its order
+        # (segment scales, means, the training sources, then the mixing matrices): seed 1 gives the
+        # official data set. "generator": a numpy Generator, the training sources drawn afterwards.
+        rng = np.random.RandomState(self.seed) if official else np.random.default_rng(self.seed)
+        shape = (self.num_segments, self.latent_dim)
+        scales = rng.uniform(0.5, 3.0, shape)
+        means = rng.uniform(-5, 5, shape) if self.uncentered else np.zeros(shape)
+        segments = np.repeat(np.arange(self.num_segments), self.points_per_segment)
+        sources = self.sample_sources(segments, rng, scales, means) if official else None
         if self.variant == "official":
             shared = well_conditioned_matrix(self.latent_dim, rng)
             matrices = [shared] * self.num_layers
@@ -89,7 +104,8 @@ class NonstationarySources(GroundTruthData):
         object.__setattr__(self, "_scales", scales)
         object.__setattr__(self, "_means", means)
         object.__setattr__(self, "_matrices", matrices)
-        object.__setattr__(self, "_data_rng_seed", int(rng.integers(2**31)))
+        object.__setattr__(self, "_training_sources", sources)
+        object.__setattr__(self, "_data_rng_seed", int(rng.randint(2**31) if official else rng.integers(2**31)))
 
     # --- ground-truth interface -------------------------------------------------------------
     @property
@@ -116,9 +132,12 @@ class NonstationarySources(GroundTruthData):
     def sample_segments(self, num: int, random_state: RandomState) -> np.ndarray:
         return as_generator(random_state).integers(0, self.num_segments, num)
 
-    def sample_sources(self, segments: np.ndarray, random_state: RandomState) -> np.ndarray:
-        """s | u for the given segment labels, shape (n, d)."""
-        rng = as_generator(random_state)
+    def sample_sources(self, segments: np.ndarray, random_state: RandomState, scales: Optional[np.ndarray] = None,
+                       means: Optional[np.ndarray] = None) -> np.ndarray:
+        """s | u for the given segment labels, shape (n, d) (a legacy RandomState is used as given)."""
+        rng = random_state if isinstance(random_state, np.random.RandomState) else as_generator(random_state)
+        scales = self._scales if scales is None else scales
+        means = self._means if means is None else means
         shape = (len(segments), self.latent_dim)
         if self.source_distribution == "gauss":
             noise = rng.standard_normal(shape)
@@ -126,7 +145,7 @@ class NonstationarySources(GroundTruthData):
             noise = rng.laplace(0.0, 1 / np.sqrt(2), shape)
         else:
             noise = stats.hypsecant.rvs(size=shape, random_state=rng)
-        return self._means[segments] + self._scales[segments] * noise
+        return means[segments] + scales[segments] * noise
 
     def sample_factors(self, num: int, random_state: RandomState) -> np.ndarray:
         rng = as_generator(random_state)
@@ -154,7 +173,7 @@ class NonstationarySources(GroundTruthData):
         extras["segment"] (N,)."""
         rng = np.random.default_rng(self._data_rng_seed)
         segments = np.repeat(np.arange(self.num_segments), self.points_per_segment)
-        sources = self.sample_sources(segments, rng)
+        sources = self._training_sources if self._training_sources is not None else self.sample_sources(segments, rng)
         x = self.sample_observations_from_factors(sources, rng)
         u = np.eye(self.num_segments, dtype=np.float32)[segments]
         return ArrayDataset(x, u=u, factors=sources.astype(np.float32), extras={"segment": segments})
