@@ -102,7 +102,9 @@ def train_and_evaluate(name, args, simulation, train, heldout, run, progress):
         predicted = model.predicted_targets().cpu().numpy()[training]
         metrics.update(target_scores(simulation.targets[training], predicted, z_true, codes))
         heldout_actions = torch.as_tensor(simulation.heldout_actions, device=model.device)
-        fit_subset(model, heldout, [model.shift_loc, model.shift_raw_scale], rows=heldout_actions,
+        # Held-out actions: their per-action global posteriors (shift and, for sVAE+, mask) are fitted on
+        # their cells, everything else frozen. Unseen in training, those posteriors are still the prior.
+        fit_subset(model, heldout, model.global_parameters(), rows=heldout_actions,
                    epochs=args.heldout_epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                    device=args.device, progress=False)
     elbo, iwae = importance_weighted_bounds(model, heldout, num_samples=args.iwae_samples, seed=args.seed)
