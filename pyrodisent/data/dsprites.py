@@ -16,7 +16,7 @@ import math
 import os
 import zipfile
 from pathlib import Path
-from typing import Dict, Optional, Tuple, Union
+from typing import Optional, Tuple, Union
 
 import numpy as np
 
@@ -207,7 +207,8 @@ def _read_packed_images(archive, path: Path, num_images: int, block: int = 4096)
 
 def _check_image_array(name: str, shape, dtype, num_images: int) -> None:
     if len(shape) != 3 or shape[0] != num_images:
-        raise ValueError(f"{name}: imgs must have shape ({num_images}, H, W) (real file: (737280, 64, 64)), got {tuple(shape)}")
+        raise ValueError(f"{name}: imgs must have shape ({num_images}, H, W) (real file: (737280, 64, 64)), "
+                         f"got {tuple(shape)}")
     if np.dtype(dtype) != np.uint8:
         raise ValueError(f"{name}: imgs must be uint8, got {np.dtype(dtype)}")
     if shape[2] % 8:
@@ -217,7 +218,8 @@ def _check_image_array(name: str, shape, dtype, num_images: int) -> None:
 def _pack_block(name: str, images: np.ndarray, start: int = 0) -> np.ndarray:
     if images.size and images.max() > 1:
         bad = start + int(np.argmax(images.reshape(len(images), -1).max(1) > 1))
-        raise ValueError(f"{name}: imgs must hold 0/1 values (binary sprites); image {bad} has values up to {images[bad - start].max()}")
+        raise ValueError(f"{name}: imgs must hold 0/1 values (binary sprites); image {bad} has values up to "
+                         f"{images[bad - start].max()}")
     return np.packbits(images, axis=-1)
 
 
