@@ -1,12 +1,16 @@
-"""Data: the ground-truth interface, tensors for training, batches, and the generators."""
+"""Data: the ground-truth interface, tensors for training, batches, and the data sources.
+
+Data sources are found by name in ``pyrodisent.registry.DATASETS``; each implements
+:class:`GroundTruthData` and gives its training set with ``training_set(...)``.
+"""
 from pyrodisent.data.arrays import ArrayDataset, BatchLoader
 from pyrodisent.data.batch import Batch
+from pyrodisent.data.dsprites import DSprites, ProceduralDSprites
 from pyrodisent.data.ground_truth import GroundTruthData, as_generator, factor_grid_index
-from pyrodisent.data.nonstationary import NonstationarySources, make_nonstationary_sources
+from pyrodisent.data.nonstationary import NonstationarySources
+from pyrodisent.data.shapes3d import Shapes3D, rechunk_shapes3d, write_shapes3d_like
+from pyrodisent.data.sparse_shift import SparseShiftSimulation
 
 __all__ = ["ArrayDataset", "BatchLoader", "Batch", "GroundTruthData", "as_generator", "factor_grid_index",
-           "NonstationarySources", "make_nonstationary_sources"]
-from pyrodisent.data.dsprites import DSprites, ProceduralDSprites  # noqa: E402
-from pyrodisent.data.shapes3d import Shapes3D, rechunk_shapes3d, write_shapes3d_like  # noqa: E402
-
-__all__ += ["DSprites", "ProceduralDSprites", "Shapes3D", "rechunk_shapes3d", "write_shapes3d_like"]
+           "NonstationarySources", "SparseShiftSimulation", "DSprites", "ProceduralDSprites", "Shapes3D",
+           "rechunk_shapes3d", "write_shapes3d_like"]

@@ -21,12 +21,13 @@ from typing import Optional, Tuple, Union
 import numpy as np
 
 from pyrodisent.data.arrays import ArrayDataset
+from pyrodisent.data.files import DATA_DIRECTORY_VARIABLE, resolve_data_file  # noqa: F401
 from pyrodisent.data.ground_truth import GroundTruthData, RandomState, as_generator, factor_grid_index
 from pyrodisent.registry import DATASETS
 
 DSPRITES_FILENAME = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"
 DSPRITES_URL = f"https://github.com/deepmind/dsprites-dataset/raw/master/{DSPRITES_FILENAME}"
-DATA_DIRECTORY_VARIABLE = "PYRODISENT_DATA"
+
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "posX", "posY")
 SHAPE_NAMES = ("square", "ellipse", "heart")
@@ -47,32 +48,6 @@ FULL_FACTOR_VALUES = (
     np.linspace(0.0, 1.0, 32),
     np.linspace(0.0, 1.0, 32),
 )
-
-
-def resolve_data_file(path: Optional[Union[str, os.PathLike]], filename: str, url: str) -> Path:
-    """The data file: ``path`` (a file, or a folder holding ``filename``), else
-    ``$PYRODISENT_DATA/<filename>``; a FileNotFoundError saying where it looked otherwise."""
-    looked = []
-    if path is not None:
-        candidate = Path(path).expanduser()
-        if candidate.is_dir():
-            candidate = candidate / filename
-        if candidate.is_file():
-            return candidate
-        looked.append(f"{candidate} (the path given)")
-    else:
-        directory = os.environ.get(DATA_DIRECTORY_VARIABLE)
-        if directory:
-            candidate = Path(directory).expanduser() / filename
-            if candidate.is_file():
-                return candidate
-            looked.append(f"{candidate} (${DATA_DIRECTORY_VARIABLE}/{filename})")
-        else:
-            looked.append(f"${DATA_DIRECTORY_VARIABLE} (not set)")
-    raise FileNotFoundError(
-        f"{filename} not found; looked in: {'; '.join(looked)}. Download it from {url} and pass its path, "
-        f"or put it in the folder named by ${DATA_DIRECTORY_VARIABLE}."
-    )
 
 
 class _DSpritesGrid(GroundTruthData):

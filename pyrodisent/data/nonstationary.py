@@ -182,7 +182,4 @@ class NonstationarySources(GroundTruthData):
         return asdict(self)
 
 
-@DATASETS.register("nonstationary_sources")
-def make_nonstationary_sources(**kwargs) -> ArrayDataset:
-    """The iVAE training set; keyword arguments as :class:`NonstationarySources`."""
-    return NonstationarySources(**kwargs).training_set()
+DATASETS.register("nonstationary_sources")(NonstationarySources)

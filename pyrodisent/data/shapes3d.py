@@ -36,7 +36,7 @@ import torch
 
 from pyrodisent.data.arrays import ArrayDataset
 from pyrodisent.data.batch import Batch
-from pyrodisent.data.dsprites import resolve_data_file
+from pyrodisent.data.files import resolve_data_file
 from pyrodisent.data.ground_truth import GroundTruthData, RandomState, as_generator, factor_grid_index
 from pyrodisent.registry import DATASETS
 
@@ -148,7 +148,8 @@ class Shapes3D(GroundTruthData):
         """The images at flat grid indices ``index``, uint8 ``(n, 64, 64, 3)`` as stored."""
         index = np.asarray(index, dtype=np.int64).reshape(-1)
         if index.size and (index.min() < 0 or index.max() >= self.num_images):
-            raise IndexError(f"image indices must lie in [0, {self.num_images - 1}], got [{index.min()}, {index.max()}]")
+            raise IndexError(f"image indices must lie in [0, {self.num_images - 1}], "
+                             f"got [{index.min()}, {index.max()}]")
         order = np.argsort(index, kind="stable")
         rows = index[order]
         state = self._reader()
@@ -280,8 +281,8 @@ class _RowReader:
             elif supported and hasattr(self.images.id, "chunk_iter"):
                 self._index_chunks(chunks[0], _DEFLATE in filters, _FLETCHER32 in filters)
                 if self.compressed and chunks[0] > 1:
-                    self.slow_reason = (f"images are stored in compressed chunks of {chunks[0]} images, so every random "
-                                        f"image decompresses {chunks[0]} images")
+                    self.slow_reason = (f"images are stored in compressed chunks of {chunks[0]} images, so every "
+                                        f"random image decompresses {chunks[0]} images")
             elif chunks[0] > 1:
                 self.slow_reason = f"images use filters {filters} in chunks of {chunks[0]} images"
         if self.strategy != "h5py":
@@ -481,7 +482,8 @@ def rechunk_shapes3d(source: Union[str, os.PathLike], destination: Union[str, os
         step = max(images.chunks[0] if images.chunks else 1, 4096)
         with h5py.File(destination, "w") as out:
             target = out.create_dataset("images", images.shape, dtype=images.dtype, chunks=(1, *images.shape[1:]),
-                                        compression=compression, compression_opts=compression_opts if compression else None)
+                                        compression=compression,
+                                        compression_opts=compression_opts if compression else None)
             out.create_dataset("labels", data=labels[...])
             for start in range(0, n, step):
                 target[start:start + step] = images[start:start + step]

@@ -153,6 +153,4 @@ class SparseShiftSimulation(GroundTruthData):
         return asdict(self)
 
 
-@DATASETS.register("sparse_shift")
-def make_sparse_shift(**kwargs) -> ArrayDataset:
-    return SparseShiftSimulation(**kwargs).training_set()
+DATASETS.register("sparse_shift")(SparseShiftSimulation)
