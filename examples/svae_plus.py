@@ -54,7 +54,8 @@ def build_parser():
     parser.add_argument("--batch-size", type=positive_int, default=128)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--kl-warmup-epochs", type=int, default=10)
-    parser.add_argument("--heldout-epochs", type=positive_int, default=20, help="epochs fitting the held-out shifts")
+    parser.add_argument("--heldout-epochs", type=positive_int, default=100,
+                        help="epochs fitting the held-out actions' shifts and masks")
     parser.add_argument("--iwae-samples", type=positive_int, default=1000)
     parser.add_argument("--khat-samples", type=positive_int, default=1000)
     parser.add_argument("--eval-cells", type=positive_int, default=500, help="cells for k̂ and the InferenceData")
@@ -105,7 +106,8 @@ def train_and_evaluate(name, args, simulation, train, heldout, run, progress):
         # Held-out actions: their per-action global posteriors (shift and, for sVAE+, mask) are fitted on
         # their cells, everything else frozen. Unseen in training, those posteriors are still the prior.
         fit_subset(model, heldout, model.global_parameters(), rows=heldout_actions,
-                   epochs=args.heldout_epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                   epochs=args.heldout_epochs, batch_size=args.batch_size, lr=args.lr * model.global_lr_factor,
+                   seed=args.seed,
                    device=args.device, progress=False)
     elbo, iwae = importance_weighted_bounds(model, heldout, num_samples=args.iwae_samples, seed=args.seed)
     metrics.update(heldout_elbo=elbo, heldout_iwae=iwae, train_seconds=result.train_seconds,
