@@ -131,13 +131,7 @@ def disentanglement(importance: np.ndarray) -> float:
 def completeness(importance: np.ndarray) -> float:
     """Importance-weighted mean over factors of ``1 - H_K(P~_.j)``; ``importance`` is ``(K, F)``.
 
-    With a single code every factor is trivially complete (score 1).
+    The disentanglement of the transposed matrix (factors and codes swap roles); with a single code
+    every factor is trivially complete (score 1).
     """
-    num_codes, num_factors = importance.shape
-    if num_codes == 1:
-        per_factor = np.ones(num_factors)
-    else:
-        per_factor = 1.0 - scipy.stats.entropy(importance + IMPORTANCE_EPSILON, base=num_codes, axis=0)
-    total = importance.sum()
-    factor_weight = importance.sum(axis=0) / total if total > 0 else np.full(num_factors, 1.0 / num_factors)
-    return float(np.sum(per_factor * factor_weight))
+    return disentanglement(importance.T)
