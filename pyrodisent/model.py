@@ -20,6 +20,7 @@ All learnable state (networks, variational parameters of global sites, prior par
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from typing import Any, Dict, Optional, Sequence, Tuple
 
@@ -83,8 +84,8 @@ class LatentVariableModel(nn.Module):
             raise ValueError(f"latent_dim must be ≥ 1, got {latent_dim}")
         if num_data < 1:
             raise ValueError(f"num_data must be ≥ 1 (the training-set size), got {num_data}")
-        if beta < 0:
-            raise ValueError(f"beta must be ≥ 0, got {beta}")
+        if beta <= 0:
+            raise ValueError(f"beta must be positive (it scales the KL term), got {beta}")
         self.observation_shape: Tuple[int, ...] = _as_shape(observation_shape)
         self.latent_dim = int(latent_dim)
         self.num_data = int(num_data)
@@ -205,10 +206,15 @@ class LatentVariableModel(nn.Module):
     def data_plate(self, batch: Batch):
         return pyro.plate(DATA_PLATE, self.num_data, subsample=batch.index, dim=-1)
 
+    def latent_scale(self):
+        """``poutine.scale`` by β·warm-up around the latent site (nothing to do when it is 1)."""
+        scale = self.kl_scale
+        return poutine.scale(scale=scale) if scale != 1.0 else contextlib.nullcontext()
+
     def model(self, batch: Batch) -> torch.Tensor:
         globals_ = self.model_globals(batch)
         with self.data_plate(batch):
-            with poutine.scale(scale=self.kl_scale):
+            with self.latent_scale():
                 z = pyro.sample(LATENT_SITE, self.prior(batch, **globals_))
             pyro.sample(OBSERVATION_SITE, self.observation_distribution(z, batch), obs=batch.x)
         return z
@@ -216,7 +222,7 @@ class LatentVariableModel(nn.Module):
     def guide(self, batch: Batch) -> torch.Tensor:
         self.guide_globals(batch)
         with self.data_plate(batch):
-            with poutine.scale(scale=self.kl_scale):
+            with self.latent_scale():
                 return pyro.sample(LATENT_SITE, self.posterior(batch))
 
     # ------------------------------------------------------------------ evaluation
