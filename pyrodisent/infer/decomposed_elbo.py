@@ -26,7 +26,8 @@ from pyro import poutine
 from pyro.distributions.util import scale_and_mask
 from pyro.poutine.util import site_is_subsample
 
-from pyrodisent.sites import DATA_PLATE, LATENT_SITE, OBSERVATION_SITE
+from pyrodisent.infer.traces import base_distribution, data_plate_size
+from pyrodisent.sites import LATENT_SITE, OBSERVATION_SITE
 
 
 def _pairwise_log_prob(q, z: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -36,9 +37,7 @@ def _pairwise_log_prob(q, z: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
     A full-covariance guide (MultivariateNormal): the joint is the multivariate density and the
     marginals are N(loc_j, Σ_jj).
     """
-    base = q
-    while hasattr(base, "base_dist"):
-        base = base.base_dist
+    base = base_distribution(q)
     if isinstance(base, dist.MultivariateNormal):
         joint = base.log_prob(z.unsqueeze(-2))
         marginal_scale = base.scale_tril.pow(2).sum(-1).sqrt()  # sqrt(diag(L Lᵀ))
@@ -46,13 +45,6 @@ def _pairwise_log_prob(q, z: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         return joint, marginals
     marginals = base.log_prob(z.unsqueeze(-2))
     return marginals.sum(-1), marginals
-
-
-def _data_plate_size(site) -> Tuple[int, int]:
-    for frame in site["cond_indep_stack"]:
-        if frame.name == DATA_PLATE:
-            return frame.size, frame.full_size or frame.size
-    raise ValueError(f"site {site['name']!r} is not inside the {DATA_PLATE!r} plate")
 
 
 class DecomposedELBO:
@@ -85,7 +77,7 @@ class DecomposedELBO:
         guide_z = guide_trace.nodes[self.latent_site]
         model_z = model_trace.nodes[self.latent_site]
         z, q = guide_z["value"], guide_z["fn"]
-        batch_size, num_data = _data_plate_size(model_z)
+        batch_size, num_data = data_plate_size(model_z)
         if z.dim() != 2:
             raise ValueError(f"DecomposedELBO expects the latent site {self.latent_site!r} to have shape (B, K); got {tuple(z.shape)}")
         log_norm = math.log(batch_size * num_data)
