@@ -20,7 +20,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import models  # noqa: E402,F401  (registers the zoo)
-from pyrodisent.evaluation import evidence_lower_bound  # noqa: E402
+from pyrodisent.evaluation import evidence_lower_bound, representation_function  # noqa: E402
 from pyrodisent.experiment import experiment_parser, finish_run, open_run, parse_args, positive_int, run_config  # noqa: E402
 from pyrodisent.image_figures import plot_kl_per_dimension, plot_latent_traversals, plot_reconstructions  # noqa: E402
 from pyrodisent.metrics import disentanglement_metrics  # noqa: E402
@@ -90,15 +90,7 @@ def main(argv=None):
                       run_dir=run, device=args.device, progress=not args.quiet)
     result = trainer.fit(resume=args.resume)
 
-    @torch.no_grad()
-    def representation(observations: np.ndarray) -> np.ndarray:
-        x = torch.as_tensor(observations, dtype=torch.float32, device=model.device)
-        from pyrodisent.data import Batch
-
-        return model.encode(Batch(x=x, index=torch.arange(len(x), device=model.device))).cpu().numpy()
-
-    model.eval()
-    metrics = disentanglement_metrics(dataset, representation, np.random.default_rng(args.seed + 1),
+    metrics = disentanglement_metrics(dataset, representation_function(model), np.random.default_rng(args.seed + 1),
                                       num_train=args.metric_train, num_test=args.metric_test,
                                       num_votes_train=args.metric_train, num_votes_eval=args.metric_test)
     metrics.update(elbo=evidence_lower_bound(model, data, seed=args.seed), train_seconds=result.train_seconds,

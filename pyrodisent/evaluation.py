@@ -8,6 +8,7 @@ import pyro
 import torch
 
 from pyrodisent.data.arrays import ArrayDataset
+from pyrodisent.data.batch import Batch
 from pyrodisent.infer.elbo import MeanFieldELBO
 from pyrodisent.model import LatentVariableModel, unit_kl_scale, log_mean_exp
 
@@ -69,3 +70,15 @@ def importance_weighted_bounds(model: LatentVariableModel, data: ArrayDataset, n
         elbos.append(log_w.mean(0).cpu())
         iwaes.append(log_mean_exp(log_w, 0).cpu())
     return float(torch.cat(elbos).mean()), float(torch.cat(iwaes).mean())
+
+
+def representation_function(model: LatentVariableModel):
+    """``observations (n, *shape) → codes (n, K)`` (numpy, posterior means) for the sampling-based metrics."""
+
+    @torch.no_grad()
+    def represent(observations: np.ndarray) -> np.ndarray:
+        model.eval()
+        x = torch.as_tensor(np.asarray(observations), dtype=torch.float32, device=model.device)
+        return model.encode(Batch(x=x, index=torch.arange(len(x), device=model.device))).cpu().numpy()
+
+    return represent

