@@ -92,7 +92,8 @@ def main(argv=None):
 
     metrics = disentanglement_metrics(dataset, representation_function(model), np.random.default_rng(args.seed + 1),
                                       num_train=args.metric_train, num_test=args.metric_test,
-                                      num_votes_train=args.metric_train, num_votes_eval=args.metric_test)
+                                      num_votes_train=args.metric_train, num_votes_eval=args.metric_test,
+                                      progress=not args.quiet)
     metrics.update(elbo=evidence_lower_bound(model, data, seed=args.seed), train_seconds=result.train_seconds,
                    data_seconds=data_seconds, steps=result.steps)
     plot_reconstructions(model, data, run.file("reconstructions.png"))

@@ -51,6 +51,7 @@ FULL_FACTOR_VALUES = (
 
 
 class _DSpritesGrid(GroundTruthData):
+    deterministic_observations = True
     """What both dSprites sources share: the five factors, uniform sampling, the training set."""
 
     factor_names = FACTOR_NAMES

@@ -34,6 +34,10 @@ class GroundTruthData(abc.ABC):
 
     #: human-readable factor names, length F
     factor_names: Tuple[str, ...] = ()
+    #: True when an observation is a fixed function of its factors (no noise drawn from the random
+    #: state): then a deterministic representation can be evaluated once per factor grid point
+    #: (``pyrodisent.metrics.encoded_grid``).
+    deterministic_observations: bool = False
 
     @property
     @abc.abstractmethod

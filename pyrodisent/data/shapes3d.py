@@ -78,6 +78,7 @@ class Shapes3D(GroundTruthData):
     """
 
     factor_names = FACTOR_NAMES
+    deterministic_observations = True
 
     def __init__(self, path: Optional[Union[str, os.PathLike]] = None, factor_sizes: Sequence[int] = FACTOR_SIZES,
                  seed: int = 0):

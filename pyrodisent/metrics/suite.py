@@ -1,13 +1,14 @@
 """The disentanglement_lib study's whole metric suite on one representation, as one flat dict."""
 from __future__ import annotations
 
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional
 
 import numpy as np
 
 from pyrodisent.data.ground_truth import GroundTruthData, RandomState, as_generator
 from pyrodisent.metrics.beta_vae_score import beta_vae_score
 from pyrodisent.metrics.dci import dci
+from pyrodisent.metrics.encoded_grid import EncodedGrid, can_encode_grid, grid_size
 from pyrodisent.metrics.factor_vae_score import factor_vae_score
 from pyrodisent.metrics.irs import irs
 from pyrodisent.metrics.mig import mig
@@ -27,15 +28,36 @@ def sample_codes(dataset: GroundTruthData, representation_fn: Callable[[np.ndarr
     return np.concatenate(codes), np.concatenate(factors).astype(np.int64)
 
 
+def images_encoded_by_suite(num_train: int, num_test: int, num_votes_train: int, num_votes_eval: int,
+                            batch_size: int = 64) -> int:
+    """How many observations :func:`disentanglement_metrics` encodes when it samples them one by one."""
+    beta_vae = 2 * batch_size * (num_votes_train + num_votes_eval)
+    factor_vae = num_votes_train + batch_size * (num_votes_train + num_votes_eval)  # variance estimate + votes
+    return num_train + num_test + beta_vae + factor_vae
+
+
 def disentanglement_metrics(dataset: GroundTruthData, representation_fn: Callable[[np.ndarray], np.ndarray],
                             random_state: RandomState, num_train: int = 10_000, num_test: int = 5_000,
-                            num_votes_train: int = 10_000, num_votes_eval: int = 5_000) -> Dict[str, float]:
+                            num_votes_train: int = 10_000, num_votes_eval: int = 5_000,
+                            encode_grid: Optional[bool] = None, progress: bool = False) -> Dict[str, float]:
     """MIG, DCI, SAP, modularity/explicitness, IRS (on ``num_train``/``num_test`` sampled points), and the
     BetaVAE and FactorVAE scores (sampling their own votes), with the study's defaults.
 
     Keys: ``mig``, ``dci_disentanglement``, ``dci_completeness``, ``dci_informativeness``, ``sap``,
     ``modularity``, ``explicitness``, ``irs``, ``beta_vae_score``, ``factor_vae_score``.
+
+    :param encode_grid: encode every point of the factor grid once and look codes up
+        (:class:`~pyrodisent.metrics.encoded_grid.EncodedGrid`; same scores for a deterministic
+        representation, as the random state is consumed identically). ``None``: do so when the dataset
+        allows it and the grid is smaller than the number of observations the suite would encode.
+    :param progress: progress bar while encoding the grid.
     """
+    if encode_grid is None:
+        encode_grid = can_encode_grid(dataset) and grid_size(dataset) < images_encoded_by_suite(
+            num_train, num_test, num_votes_train, num_votes_eval)
+    if encode_grid:
+        dataset = EncodedGrid(dataset, representation_fn, progress=progress)
+        representation_fn = dataset.representation_function
     rng = as_generator(random_state)
     codes_train, factors_train = sample_codes(dataset, representation_fn, num_train, rng)
     codes_test, factors_test = sample_codes(dataset, representation_fn, num_test, rng)
