@@ -17,14 +17,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 
 import models  # noqa: E402,F401  (registers the zoo)
 from pyrodisent.evaluation import evidence_lower_bound, representation_function  # noqa: E402
-from pyrodisent.experiment import experiment_parser, finish_run, open_run, parse_args, positive_int, run_config  # noqa: E402
+from pyrodisent.experiment import build_model, experiment_parser, finish_run, open_run, parse_args, positive_int, run_config  # noqa: E402
 from pyrodisent.image_figures import plot_kl_per_dimension, plot_latent_traversals, plot_reconstructions  # noqa: E402
 from pyrodisent.metrics import disentanglement_metrics  # noqa: E402
-from pyrodisent.registry import DATASETS, MODELS  # noqa: E402
+from pyrodisent.registry import DATASETS  # noqa: E402
 from pyrodisent.train import Trainer  # noqa: E402
 
 IMAGE_MODELS = ["vae", "beta_vae", "annealed_vae", "beta_tcvae", "dip_vae", "dip_vae_ii", "factor_vae"]
@@ -83,8 +82,7 @@ def main(argv=None):
     steps_per_epoch = math.ceil(len(data) / args.batch_size)
     epochs = math.ceil(args.steps / steps_per_epoch)
     arguments = model_arguments(args, dataset, len(data), epochs * steps_per_epoch)
-    torch.manual_seed(args.seed)
-    model = MODELS.build(args.model, **arguments)
+    model = build_model(args, args.model, **arguments)
     run = open_run(args, run_config(args, model_arguments=arguments, epochs=epochs, data=dataset.config()))
     trainer = Trainer(model, data, epochs=epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                       run_dir=run, device=args.device, progress=not args.quiet)

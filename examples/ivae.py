@@ -20,11 +20,10 @@ import models  # noqa: E402,F401  (registers the zoo)
 from pyrodisent.data import NonstationarySources  # noqa: E402
 from pyrodisent.infer.decomposed_elbo import DecomposedELBO, official_ivae_anneal  # noqa: E402
 from pyrodisent.evaluation import encode, evidence_lower_bound  # noqa: E402
-from pyrodisent.experiment import (experiment_parser, finish_run, open_run, parse_args, positive_int,  # noqa: E402
+from pyrodisent.experiment import (build_model, experiment_parser, finish_run, open_run, parse_args, positive_int,  # noqa: E402
                                    run_config)
 from pyrodisent.metrics import mcc  # noqa: E402
 from pyrodisent.plots import plot_matched_latents  # noqa: E402
-from pyrodisent.registry import MODELS  # noqa: E402
 from pyrodisent.train import Trainer  # noqa: E402
 
 
@@ -118,7 +117,7 @@ def main(argv=None):
                                       latent_dim=args.latent_dim, variant=args.variant, seed=args.data_seed)
     data = simulation.training_set()
     arguments = model_arguments(args, data)
-    model = MODELS.build(args.model, **arguments)
+    model = build_model(args, args.model, **arguments)
     run = open_run(args, run_config(args, model_arguments=arguments, data=simulation.config()))
     trainer = Trainer(model, data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                       lr_schedule=args.lr_schedule, objective=build_objective(args, len(data)), seed=args.seed, run_dir=run, device=args.device, progress=not args.quiet)

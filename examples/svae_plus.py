@@ -24,7 +24,7 @@ import models  # noqa: E402,F401  (registers the zoo)
 from pyrodisent import diagnostics  # noqa: E402
 from pyrodisent.data.sparse_shift import SparseShiftSimulation  # noqa: E402
 from pyrodisent.evaluation import encode, importance_weighted_bounds  # noqa: E402
-from pyrodisent.experiment import (experiment_parser, finish_run, format_comparison, open_run, parse_args,  # noqa: E402
+from pyrodisent.experiment import (build_model, experiment_parser, finish_run, format_comparison, open_run, parse_args,  # noqa: E402
                                    positive_int, run_config)
 from pyrodisent.metrics import aligned_targets, linear_r2, mcc, target_scores  # noqa: E402
 from pyrodisent.plots import plot_target_matrices  # noqa: E402
@@ -85,8 +85,7 @@ def model_arguments(args, data, name):
 
 def train_and_evaluate(name, args, simulation, train, heldout, run, progress):
     arguments = model_arguments(args, train, name)
-    torch.manual_seed(args.seed)
-    model = MODELS.build(name, **arguments)
+    model = build_model(args, name, **arguments)
     trainer = Trainer(model, train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_schedule="cosine",
                       seed=args.seed, run_dir=run, device=args.device, progress=progress)
     result = trainer.fit(resume=args.resume and name == "svae_plus")

@@ -67,6 +67,14 @@ def run_config(args: argparse.Namespace, **extra: Any) -> Dict[str, Any]:
     return config
 
 
+def build_model(args: argparse.Namespace, name: str, **arguments: Any):
+    """``MODELS.build(name, **arguments)`` with the initial weights drawn under ``--seed``."""
+    from pyrodisent.registry import MODELS
+
+    set_seed(args.seed)
+    return MODELS.build(name, **arguments)
+
+
 def open_run(args: argparse.Namespace, config: Mapping[str, Any]) -> RunDirectory:
     """Create (or, with --resume, reopen) the run directory and seed every generator."""
     try:

@@ -73,3 +73,34 @@ def plot_kl_per_dimension(model, data: ArrayDataset, path) -> Path:
     ax.set_ylabel("mean KL (nats)")
     ax.set_xticks(np.arange(len(kl)))
     return _save(fig, path)
+
+
+def plot_imputed_sequences(complete: np.ndarray, observed_mask: np.ndarray, imputations: dict, path,
+                           num_sequences: int = 3, max_frames: int = 10) -> Path:
+    """For each of the first sequences: the original frames, the observed frames (missing pixels in red),
+    and one row per imputation (``{name: (N, T, 1, H, W)}``). Grey-scale frames ``(N, T, 1, H, W)`` in [0, 1]."""
+    num_sequences = min(num_sequences, len(complete))
+    num_frames = min(max_frames, complete.shape[1])
+    rows = [("original", complete), ("observed", None), *imputations.items()]
+    fig, axes = plt.subplots(num_sequences * len(rows), num_frames, squeeze=False,
+                             figsize=(0.9 * num_frames, 0.9 * num_sequences * len(rows)))
+    for n in range(num_sequences):
+        for r, (name, frames) in enumerate(rows):
+            row = n * len(rows) + r
+            for t in range(num_frames):
+                ax = axes[row, t]
+                if frames is None:  # observed pixels in grey, missing ones in red
+                    value = np.clip(complete[n, t, 0], 0, 1)
+                    seen = observed_mask[n, t, 0].astype(bool)
+                    picture = np.stack([np.where(seen, value, 0.8), np.where(seen, value, 0.1),
+                                        np.where(seen, value, 0.1)], -1)
+                    ax.imshow(picture)
+                else:
+                    ax.imshow(np.clip(frames[n, t, 0], 0, 1), cmap="gray", vmin=0, vmax=1)
+                ax.set_xticks([])
+                ax.set_yticks([])
+            axes[row, 0].set_ylabel(f"{n}: {name}" if r == 0 else name, fontsize=6, rotation=0, ha="right",
+                                    va="center")
+    for t in range(num_frames):
+        axes[0, t].set_title(f"t={t}", fontsize=7)
+    return _save(fig, path)

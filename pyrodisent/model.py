@@ -104,7 +104,7 @@ class LatentVariableModel(nn.Module):
         self.register_buffer("training_step", torch.zeros((), dtype=torch.long))
         self._step = 0  # python copy of training_step: no device sync on the hot path
         self.encoder = self.build_encoder(encoder, encoder_args or {})
-        self.decoder = build_network(decoder, (self.latent_dim,), self.observation_shape, **(decoder_args or {}))
+        self.decoder = self.build_decoder(decoder, decoder_args or {})
         self.likelihood: Likelihood = build_likelihood(likelihood, self.observation_shape, **(likelihood_args or {}))
 
     # ------------------------------------------------------------------ building blocks
@@ -122,6 +122,14 @@ class LatentVariableModel(nn.Module):
         if len(self.observation_shape) == 1:
             return build_network(name, (self.observation_shape[0] + self.aux_dim,), outputs, **args)
         raise ValueError("encode_aux is supported for vector observations; for images encode u in a custom posterior()")
+
+    def build_decoder(self, name: str, args: Dict[str, Any]) -> nn.Module:
+        """The network of p(x | z): codes ``(B, K)`` → the likelihood's parameters ``(B, *observation_shape)``.
+
+        Models whose latents are not one vector per observation (e.g. a path per latent channel over
+        the frames of a sequence) override this.
+        """
+        return build_network(name, (self.latent_dim,), self.observation_shape, **args)
 
     def training_objective(self, num_particles: int = 1):
         """The loss the trainer minimises, ``(model, guide, batch) → (loss, terms)``.

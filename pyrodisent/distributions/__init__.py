@@ -1,4 +1,7 @@
 """Distributions and KL divergences the zoo shares (importing registers the KLs with torch)."""
+from pyrodisent.distributions.banded_precision import (BandedPrecisionNormal, kl_banded_precision_to_dense,
+                                                       solve_upper_bidiagonal)
 from pyrodisent.distributions.kl import kl_full_gaussian_to_diagonal
 
-__all__ = ["kl_full_gaussian_to_diagonal"]
+__all__ = ["BandedPrecisionNormal", "kl_banded_precision_to_dense", "kl_full_gaussian_to_diagonal",
+           "solve_upper_bidiagonal"]

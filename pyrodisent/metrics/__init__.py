@@ -10,4 +10,7 @@ from pyrodisent.metrics.irs import irs
 from pyrodisent.metrics.beta_vae_score import beta_vae_score
 from pyrodisent.metrics.factor_vae_score import factor_vae_score
 from pyrodisent.metrics.total_correlation import unsupervised_scores
+from pyrodisent.metrics.imputation import downstream_auroc, missing_entry_scores
 from pyrodisent.metrics.suite import disentanglement_metrics, sample_codes
+from pyrodisent.metrics.ncrr import ncrr, ncrr_from_codes, squared_distance_rows
+from pyrodisent.metrics.clustering import clustering_accuracy, matched_accuracy

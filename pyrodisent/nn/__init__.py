@@ -6,6 +6,7 @@ from pyrodisent.nn.activations import ACTIVATIONS, XTanh, activation
 from pyrodisent.nn.conv import ConvDecoder, ConvEncoder
 from pyrodisent.nn.mlp import MLP
 from pyrodisent.nn.residual import ResidualDecoder, ResidualEncoder
+from pyrodisent.nn.sequence import FramewiseDecoder, TemporalConvEncoder
 from pyrodisent.registry import NETWORKS
 
 
@@ -15,4 +16,4 @@ def build_network(name: str, in_shape, out_shape, **kwargs):
 
 
 __all__ = ["ACTIVATIONS", "NETWORKS", "MLP", "ConvEncoder", "ConvDecoder", "ResidualEncoder", "ResidualDecoder",
-           "XTanh", "activation", "build_network"]
+           "TemporalConvEncoder", "FramewiseDecoder", "XTanh", "activation", "build_network"]

@@ -1,0 +1,108 @@
+"""GP-VAE: the Pyro program, the observed-pixel likelihood, and the zoo's train/evaluate/diagnose check.
+
+The zoo test (tests/test_zoo.py) trains every model on (N, D) vectors; the GP-VAE needs sequences
+(N, T, *frame), so it is excluded there and gets the same check here on tiny sequences.
+"""
+import numpy as np
+import pyro
+import pytest
+import torch
+from pyro import poutine
+from torch.distributions import kl_divergence
+
+import models  # noqa: F401
+from pyrodisent import diagnostics
+from pyrodisent.data import SpriteSequences
+from pyrodisent.distributions import BandedPrecisionNormal
+from pyrodisent.evaluation import encode, evidence_lower_bound, importance_weighted_bounds
+from pyrodisent.imputation import impute
+from pyrodisent.metrics import mcc
+from pyrodisent.registry import MODELS
+from pyrodisent.train import Trainer
+
+T, SIDE, K = 5, 16, 3
+
+
+def tiny_sequences(num=12):
+    return SpriteSequences(num_frames=T, image_size=SIDE, seed=0).sample(num)
+
+
+def build(num_data, **kwargs):
+    return MODELS.build("gp_vae", observation_shape=(T, 1, SIDE, SIDE), latent_dim=K, num_data=num_data,
+                        encoder_args=dict(hidden=(16,)), decoder_args=dict(hidden=(16,)), features=8, **kwargs)
+
+
+def test_model_and_guide_are_pyro_programs_with_a_gp_prior_and_a_banded_guide():
+    data = tiny_sequences().sequences()
+    model = build(len(data), kernel="matern32")
+    batch = data.batch(torch.arange(4))
+    guide_trace = poutine.trace(model.guide).get_trace(batch)
+    model_trace = poutine.trace(poutine.replay(model.model, trace=guide_trace)).get_trace(batch)
+    prior, q = model_trace.nodes["z"]["fn"], guide_trace.nodes["z"]["fn"]
+    assert isinstance(prior.base_dist, pyro.distributions.MultivariateNormal)
+    assert isinstance(q.base_dist, BandedPrecisionNormal)
+    assert prior.batch_shape == q.batch_shape == (4,) and prior.event_shape == q.event_shape == (K, T)
+    torch.testing.assert_close(prior.base_dist.covariance_matrix[0], model.gaussian_process.covariance())
+    assert model_trace.nodes["x"]["fn"].event_shape == (T, 1, SIDE, SIDE)
+    assert model_trace.nodes["data"]["fn"].size == len(data)  # the plate is sized to the dataset
+    kl = kl_divergence(q, prior)
+    assert kl.shape == (4,) and torch.all(kl > 0)
+
+
+def test_the_likelihood_counts_observed_pixels_only():
+    sequences = tiny_sequences()
+    data = sequences.sequences()
+    model = build(len(data))
+    batch = data.batch(torch.arange(3))
+    z = model.posterior(batch).sample()
+    log_p = model.observation_distribution(z, batch).log_prob(batch.x)
+    changed = batch.x.clone()
+    changed[~batch["observed_mask"]] = 1.0  # any value where the pixel is missing
+    torch.testing.assert_close(model.observation_distribution(z, batch).log_prob(changed), log_p)
+    unmasked = type(batch)(x=batch.x, index=batch.index)
+    assert not torch.allclose(model.observation_distribution(z, unmasked).log_prob(changed), log_p)
+
+
+def test_gp_vae_trains_evaluates_imputes_and_diagnoses(tmp_path):
+    sequences = tiny_sequences(16)
+    data = sequences.sequences()
+    model = build(len(data), learn_kernel=True)
+    before = [p.detach().clone() for p in model.parameters()]
+    result = Trainer(model, data, epochs=2, batch_size=8, device="cpu", progress=False, seed=0).fit()
+    assert len(result.history) == 2 and np.isfinite(result.final_loss)
+    assert any(not torch.equal(b, p) for b, p in zip(before, model.parameters()))
+    lengthscale = model.gaussian_process.kernel.base_kernel.raw_lengthscale
+    assert lengthscale.grad is not None or not torch.equal(before[[id(p) for p in model.parameters()].index(
+        id(lengthscale))], lengthscale)  # the kernel is trained with the rest
+    codes = encode(model, data)
+    assert codes.shape == (len(data), K, T)
+    frame_codes = codes.transpose(0, 2, 1).reshape(-1, K)
+    assert 0 <= mcc(sequences.factors[..., 1:].reshape(-1, 4), frame_codes) <= 1
+    assert np.isfinite(evidence_lower_bound(model, data))
+    elbo, iwae = importance_weighted_bounds(model, data, num_samples=20)
+    assert iwae >= elbo - 1e-4
+    imputed = impute(model, data)
+    observed = sequences.observed_mask
+    np.testing.assert_array_equal(imputed[observed], sequences.masked[observed])
+    assert ((imputed >= 0) & (imputed <= 1)).all()
+    summary = diagnostics.diagnose(model, data, tmp_path, num_draws=5, num_obs=4, num_samples=30, khat_num_obs=4)
+    assert 0 <= summary["khat_share_above_0_7"] <= 1
+    assert (tmp_path / "inference_data.nc").exists()
+
+
+def test_checkpoint_holds_the_kernel_and_the_model_moves_as_a_whole():
+    model = build(4, learn_kernel=True)
+    assert any("gaussian_process.kernel" in key for key in model.state_dict())
+    model = model.double()
+    assert all(p.dtype == torch.float64 for p in model.gaussian_process.kernel.parameters())
+    data = tiny_sequences(4).sequences()
+    batch = data.batch(torch.arange(2))
+    batch.x = batch.x.double()
+    assert model.prior(batch).base_dist.scale_tril.dtype == torch.float64
+
+
+def test_gp_vae_refuses_vectors_and_auxiliary_variables():
+    with pytest.raises(ValueError, match="sequences"):
+        MODELS.build("gp_vae", observation_shape=(6,), latent_dim=2, num_data=4)
+    with pytest.raises(ValueError, match="no auxiliary variable"):
+        build(4, aux_dim=3)
