@@ -28,3 +28,12 @@ def test_ivae_beats_vae_on_nonstationary_sources(tmp_path):
     ivae = run("ivae.py", tmp_path / "ivae", "--seed", "0")
     vae = run("ivae.py", tmp_path / "vae", "--seed", "0", "--model", "vae")
     assert ivae["mcc"] > vae["mcc"] + 0.1
+
+
+def test_gp_vae_imputes_missing_pixels_better_than_vae_and_forward_fill(tmp_path):
+    gp_vae = run("gp_vae.py", tmp_path / "gp_vae", "--seed", "0")
+    vae = run("gp_vae.py", tmp_path / "vae", "--seed", "0", "--model", "vae")
+    for key in ("missing_mse", "missing_nll"):
+        assert gp_vae[key] < vae[key], key
+        assert gp_vae[key] < gp_vae[f"forward_fill_{key}"], key
+    assert gp_vae["auroc"] >= vae["auroc"]
