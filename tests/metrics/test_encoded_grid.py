@@ -43,5 +43,13 @@ def test_noisy_or_continuous_datasets_are_not_encoded_as_a_grid():
 
 
 def test_the_suite_encodes_the_grid_when_that_is_cheaper():
-    # the study's defaults encode ~2.9 million images, more than the 737,280 dSprites grid points
-    assert images_encoded_by_suite(10_000, 5_000, 10_000, 5_000) > 737_280 * 3
+    dataset = ProceduralDSprites(grid="small")  # 1,536 grid points, fewer than the ~19,000 images SMALL samples
+    assert images_encoded_by_suite(**SMALL) > int(np.prod(dataset.factor_sizes))
+    encoded = []
+
+    def counting(observations):
+        encoded.append(len(observations))
+        return region_sums(observations)
+
+    disentanglement_metrics(dataset, counting, 3, **SMALL)
+    assert sum(encoded) == int(np.prod(dataset.factor_sizes))  # every grid point once, nothing more
