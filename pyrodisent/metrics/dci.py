@@ -16,14 +16,14 @@ one, so w_j = 1/F and completeness is the plain mean over factors.
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, Optional, Tuple
 
 import numpy as np
 import scipy.stats
-from joblib import Parallel, delayed
-from sklearn.ensemble import GradientBoostingClassifier
 
 from pyrodisent.metrics._discretize import check_train_test, check_varying_factors
+from pyrodisent.metrics.gradient_boosting import boosting_executor, fit_gradient_boosting
 
 #: added to every importance before taking entropies, as in disentanglement_lib (avoids log 0).
 IMPORTANCE_EPSILON = 1e-11
@@ -46,15 +46,15 @@ def dci(
     importances. disentanglement_lib leaves it to numpy's global generator, so its DCI can differ
     between runs on the same data; here every classifier gets ``random_state`` and the result is
     reproducible, and equal to fitting ``GradientBoostingClassifier(random_state=random_state)`` for
-    each factor one after the other. The F classifiers are independent and are fitted in parallel
-    (most classes first), which changes no value.
+    each factor one after the other. The trees of a boosting stage (one per class) are independent and
+    are grown in parallel threads (:mod:`pyrodisent.metrics.gradient_boosting`), which changes no value.
 
     :param codes_train: ``(N, K)`` training codes (disentanglement_lib: N = 10,000).
     :param factors_train: ``(N, F)`` integer factor classes of the training codes.
     :param codes_test: ``(M, K)`` held-out codes (disentanglement_lib: M = 5,000).
     :param factors_test: ``(M, F)`` integer factor classes of the held-out codes.
-    :param n_jobs: worker threads for the per-factor classifiers (joblib convention: -1 = one per core,
-        1 = one after the other).
+    :param n_jobs: worker threads for the trees (joblib convention: -1 = one per core, 1 = one after
+        the other).
     :param random_state: seed of every classifier; ``None`` leaves the tie-breaking to numpy's global
         generator, as disentanglement_lib does (then results are not reproducible).
     :return: ``disentanglement``, ``completeness``, ``informativeness`` (test accuracy, mean over
@@ -85,32 +85,30 @@ def gradient_boosting_importance(
     n_jobs: Optional[int] = -1,
     random_state: Optional[int] = 0,
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Importance matrix ``(K, F)`` and per-factor train and test accuracies ``(F,)`` (checked inputs)."""
+    """Importance matrix ``(K, F)`` and per-factor train and test accuracies ``(F,)`` (checked inputs).
+
+    One classifier per factor, all driven at once; their trees share one pool of ``n_jobs`` threads
+    (see :mod:`pyrodisent.metrics.gradient_boosting`), so the cores stay busy until the last tree.
+    """
     num_factors = factors_train.shape[1]
-    # Multi-class boosting grows one tree per class and stage: start the most expensive factors first.
-    num_classes = [np.unique(factors_train[:, j]).size for j in range(num_factors)]
-    order = sorted(range(num_factors), key=lambda j: -num_classes[j])
-    # Threads: sklearn grows each tree with the GIL released, and threads need no process start-up.
-    fits = Parallel(n_jobs=n_jobs, prefer="threads", batch_size=1)(
-        delayed(_fit_factor)(codes_train, factors_train[:, j], codes_test, factors_test[:, j], random_state)
-        for j in order
-    )
-    importance = np.zeros((codes_train.shape[1], num_factors))
-    train_accuracy = np.zeros(num_factors)
-    test_accuracy = np.zeros(num_factors)
-    for j, (importance_j, train_j, test_j) in zip(order, fits):
-        importance[:, j], train_accuracy[j], test_accuracy[j] = importance_j, train_j, test_j
+    trees = boosting_executor(n_jobs)
+
+    def fit(j):
+        return fit_gradient_boosting(codes_train, factors_train[:, j], codes_test, random_state, trees)
+
+    try:
+        if trees is None:
+            fits = [fit(j) for j in range(num_factors)]
+        else:
+            with ThreadPoolExecutor(max_workers=num_factors) as drivers:
+                fits = list(drivers.map(fit, range(num_factors)))
+    finally:
+        if trees is not None:
+            trees.shutdown()
+    importance = np.stack([boosted.importance for boosted in fits], axis=1)
+    train_accuracy = np.array([np.mean(b.train_predictions == factors_train[:, j]) for j, b in enumerate(fits)])
+    test_accuracy = np.array([np.mean(b.test_predictions == factors_test[:, j]) for j, b in enumerate(fits)])
     return importance, train_accuracy, test_accuracy
-
-
-def _fit_factor(codes_train, factor_train, codes_test, factor_test, random_state):
-    classifier = GradientBoostingClassifier(random_state=random_state)
-    classifier.fit(codes_train, factor_train)
-    return (
-        np.abs(classifier.feature_importances_),
-        np.mean(classifier.predict(codes_train) == factor_train),
-        np.mean(classifier.predict(codes_test) == factor_test),
-    )
 
 
 def disentanglement(importance: np.ndarray) -> float:

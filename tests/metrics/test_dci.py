@@ -76,6 +76,25 @@ def test_parallel_fit_gives_the_same_values_as_serial():
     assert parallel == serial
 
 
+def test_equals_disentanglement_lib_loop_of_classifiers():
+    """disentanglement_lib: one GradientBoostingClassifier per factor, importances as columns of R."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    rng = np.random.default_rng(8)
+    train, test = _factors(300, 6), _factors(150, 7)
+    codes_train = np.c_[train / 3.0 + 0.4 * rng.normal(size=train.shape), rng.normal(size=(300, 1))]
+    codes_test = np.c_[test / 3.0 + 0.4 * rng.normal(size=test.shape), rng.normal(size=(150, 1))]
+    importance, test_accuracy = np.zeros((3, 2)), []
+    for j in range(2):
+        classifier = GradientBoostingClassifier(random_state=0).fit(codes_train, train[:, j])
+        importance[:, j] = np.abs(classifier.feature_importances_)
+        test_accuracy.append(np.mean(classifier.predict(codes_test) == test[:, j]))
+    scores = dci(codes_train, train, codes_test, test)
+    assert scores["disentanglement"] == disentanglement(importance)
+    assert scores["completeness"] == completeness(importance)
+    assert scores["informativeness"] == np.mean(test_accuracy)
+
+
 def test_bad_inputs():
     train, test = _factors(50, 1), _factors(20, 2)
     with pytest.raises(ValueError, match=r"codes_test must have 2 columns \(N, 2\); got shape \(20, 3\)"):
