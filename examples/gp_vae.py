@@ -27,7 +27,7 @@ import torch  # noqa: E402
 
 import models  # noqa: E402,F401  (registers the zoo)
 from pyrodisent.data import SpriteSequences, as_generator  # noqa: E402
-from pyrodisent.data.sprite_sequences import CONTINUOUS_FACTORS, SequenceSet  # noqa: E402
+from pyrodisent.data.sprite_sequences import CONTINUOUS_FACTORS, SequenceSet, flatten_frames  # noqa: E402
 from pyrodisent.evaluation import encode  # noqa: E402
 from pyrodisent.experiment import (build_model, experiment_parser, finish_run, format_comparison, open_run, parse_args,  # noqa: E402
                                    positive_int, run_config)
@@ -101,17 +101,12 @@ def model_arguments(args, observation_shape, num_data: int) -> dict:
     return arguments
 
 
-def frames(array: np.ndarray) -> np.ndarray:
-    """(N, T, ...) → (N·T, ...)."""
-    return array.reshape(-1, *array.shape[2:])
-
-
 def imputation_scores(train: SequenceSet, test: SequenceSet, train_imputed, test_imputed, args) -> dict:
     scores = missing_entry_scores(test.complete, test_imputed, test.observed_mask)
     per_frame = lambda labels: np.repeat(labels, train.num_frames)  # noqa: E731
-    scores["auroc"] = downstream_auroc(frames(train_imputed), per_frame(train.labels), frames(test_imputed),
-                                       per_frame(test.labels), max_train=args.classifier_frames,
-                                       random_state=args.seed)
+    scores["auroc"] = downstream_auroc(flatten_frames(train_imputed), per_frame(train.labels),
+                                       flatten_frames(test_imputed), per_frame(test.labels),
+                                       max_train=args.classifier_frames, random_state=args.seed)
     return scores
 
 
@@ -146,7 +141,7 @@ def main(argv=None):
     frame_codes = codes.transpose(0, 2, 1).reshape(-1, args.latent_dim) if sequence_model else codes
     metrics = {
         **scores[args.model],
-        "mcc": mcc(frames(test.factors[..., list(CONTINUOUS_FACTORS)]), frame_codes),
+        "mcc": mcc(flatten_frames(test.factors[..., list(CONTINUOUS_FACTORS)]), frame_codes),
         "train_seconds": result.train_seconds,
         "epochs": trainer.epoch,
     }

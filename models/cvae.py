@@ -106,18 +106,25 @@ class CVAEInd(LatentVariableModel):
     def pair_posterior(self, pair_x: torch.Tensor) -> GaussianEdgeFactor:
         """q(z_i, z_j) / (q(z_i) q(z_j)) for pairs of observations ``(P, 2, *shape)``; batch shape (P, K)."""
         loc, scale = self.endpoint_posteriors(pair_x)
-        return GaussianEdgeFactor(loc, scale, self.pair_correlation(pair_x[:, 0], pair_x[:, 1]))
+        return GaussianEdgeFactor(loc, scale, self.correlation_of_means(loc[..., 0], loc[..., 1]))
 
     def endpoint_posteriors(self, pair_x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         """Location and scale of q at both ends of each pair, each ``(P, K, 2)``."""
-        flat = pair_x.reshape(-1, *pair_x.shape[2:])
-        loc, scale = self.posterior_params(Batch(x=flat, index=torch.arange(len(flat), device=flat.device)))
+        loc, scale = self._posterior_params_of(pair_x.reshape(-1, *pair_x.shape[2:]))
         unflatten = lambda t: t.reshape(pair_x.shape[0], 2, self.latent_dim).transpose(1, 2)  # noqa: E731
         return unflatten(loc), unflatten(scale)
 
+    def correlation_of_means(self, loc_first: torch.Tensor, loc_second: torch.Tensor) -> torch.Tensor:
+        """c_ij per latent dimension from the guide means at both ends, ``(..., K)``: 0 for the factorised guide."""
+        return loc_first.new_zeros(torch.broadcast_shapes(loc_first.shape, loc_second.shape))
+
     def pair_correlation(self, x_first: torch.Tensor, x_second: torch.Tensor) -> torch.Tensor:
-        """c_ij per latent dimension, ``(P, K)``: 0 for the factorised guide."""
-        return x_first.new_zeros(x_first.shape[0], self.latent_dim)
+        """c_ij per latent dimension for aligned pairs of observations, ``(P, K)``; symmetric in (x_i, x_j)."""
+        loc_first, loc_second = self._posterior_params_of(x_first)[0], self._posterior_params_of(x_second)[0]
+        return self.correlation_of_means(loc_first, loc_second)
+
+    def _posterior_params_of(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        return self.posterior_params(Batch(x=x, index=torch.arange(len(x), device=x.device)))
 
     def _check_graph(self, batch: Batch) -> None:
         if self.training and not isinstance(batch, GraphBatch):
@@ -193,19 +200,8 @@ class CVAECorr(CVAEInd):
     def correlation_of_means(self, loc_first: torch.Tensor, loc_second: torch.Tensor) -> torch.Tensor:
         return self.correlation_from_distance(self.correlation_map(loc_first - loc_second).pow(2).sum(-1))
 
-    def pair_posterior(self, pair_x: torch.Tensor) -> GaussianEdgeFactor:
-        loc, scale = self.endpoint_posteriors(pair_x)
-        return GaussianEdgeFactor(loc, scale, self.correlation_of_means(loc[..., 0], loc[..., 1]))
-
-    def _means(self, x: torch.Tensor) -> torch.Tensor:
-        return self.posterior_params(Batch(x=x, index=torch.arange(len(x), device=x.device)))[0]
-
-    def pair_correlation(self, x_first: torch.Tensor, x_second: torch.Tensor) -> torch.Tensor:
-        """c_ij per latent dimension for aligned pairs, ``(P, K)``; symmetric in (x_i, x_j)."""
-        return self.correlation_of_means(self._means(x_first), self._means(x_second))
-
-    def cross_correlation(self, x_queries: torch.Tensor, x_candidates: torch.Tensor) -> torch.Tensor:
-        """c between every query and every candidate, ``(Q, C, K)`` (link prediction ranks all pairs)."""
-        first = self.correlation_map(self._means(x_queries))
-        second = self.correlation_map(self._means(x_candidates))
-        return self.correlation_from_distance(torch.cdist(first, second).pow(2))  # (Q, C, K)
+    def cross_correlation_of_means(self, loc_queries: torch.Tensor, loc_candidates: torch.Tensor) -> torch.Tensor:
+        """c between every query and every candidate from their guide means ``(Q, K)`` and ``(C, K)``:
+        ``(Q, C, K)`` (link prediction ranks all pairs)."""
+        first, second = self.correlation_map(loc_queries), self.correlation_map(loc_candidates)
+        return self.correlation_from_distance(torch.cdist(first, second).pow(2))

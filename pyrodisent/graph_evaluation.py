@@ -1,7 +1,7 @@
 """Evaluate a model on graph data: the whole graph's ELBO, and link prediction by posterior distances.
 
 Works for any model of the zoo: a model without graph terms (a VAE) is scored by its own ELBO, and a
-model with pairwise guide correlations (CVAE_corr's ``cross_correlation``) has them enter the distances.
+model with pairwise guide correlations (CVAE_corr's ``cross_correlation_of_means``) has them enter the distances.
 """
 from __future__ import annotations
 
@@ -54,10 +54,11 @@ def expected_squared_distance_rows(model: LatentVariableModel, data, candidate_b
 
         ‖μ_i − μ_j‖² + Σ_k (σ_ik² + σ_jk² − 2 c_ij,k σ_ik σ_jk),
 
-    with c_ij from the model's ``cross_correlation`` when it has one (0 for a factorised guide)."""
+    with c_ij from the model's ``cross_correlation_of_means`` when it has one (0 for a factorised guide).
+    The guide is evaluated once, for every point; each row then costs distances only."""
     loc, scale = posterior_moments(model, data)
-    correlated = hasattr(model, "cross_correlation")
-    x = data.x.to(model.device)
+    correlated = hasattr(model, "cross_correlation_of_means")
+    variance = scale.pow(2).sum(1).double()
 
     @torch.no_grad()
     def rows(queries: np.ndarray) -> np.ndarray:
@@ -66,10 +67,9 @@ def expected_squared_distance_rows(model: LatentVariableModel, data, candidate_b
         for start in range(0, len(loc), candidate_batch):
             stop = min(start + candidate_batch, len(loc))
             mean_part = torch.cdist(loc[q].double(), loc[start:stop].double()).pow(2)
-            variance = scale.pow(2).sum(1).double()
             distance = mean_part + variance[q, None] + variance[None, start:stop]
             if correlated:
-                c = model.cross_correlation(x[q], x[start:stop])  # (Q, C, K)
+                c = model.cross_correlation_of_means(loc[q], loc[start:stop])  # (Q, C, K)
                 distance = distance - 2 * torch.einsum("qck,qk,ck->qc", c, scale[q], scale[start:stop]).double()
             out.append(distance.clamp_min(0).cpu())
         return torch.cat(out, 1).numpy()

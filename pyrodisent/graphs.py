@@ -127,25 +127,8 @@ def split_edges(edges: np.ndarray, heldout_fraction: float, random_state: Random
     return edges[np.sort(order[num_heldout:])], edges[np.sort(order[:num_heldout])]
 
 
-def sample_non_edges(num_vertices: int, edges: np.ndarray, num: int, random_state: RandomState) -> np.ndarray:
-    """``num`` vertex pairs ``(i, j)``, i ≠ j, drawn uniformly from the pairs that are not edges (with replacement)."""
-    rng = as_generator(random_state)
-    edge_codes = np.sort(_pair_codes(num_vertices, edges))
-    pairs = np.zeros((0, 2), dtype=np.int64)
-    while len(pairs) < num:
-        need = num - len(pairs)
-        i = rng.integers(0, num_vertices, need)
-        j = rng.integers(0, num_vertices - 1, need)
-        j = j + (j >= i)  # uniform over j ≠ i
-        candidate = np.stack([i, j], 1)
-        codes = _pair_codes(num_vertices, candidate)
-        position = np.searchsorted(edge_codes, codes).clip(max=max(len(edge_codes) - 1, 0))
-        is_edge = (edge_codes[position] == codes) if len(edge_codes) else np.zeros(need, bool)
-        pairs = np.concatenate([pairs, candidate[~is_edge]])
-    return pairs
-
-
-def _pair_codes(num_vertices: int, pairs: np.ndarray) -> np.ndarray:
+def pair_codes(num_vertices: int, pairs: np.ndarray) -> np.ndarray:
+    """One integer per unordered vertex pair, ``min · n + max``: equal for (i, j) and (j, i)."""
     pairs = np.sort(np.asarray(pairs, dtype=np.int64).reshape(-1, 2), axis=1)
     return pairs[:, 0] * num_vertices + pairs[:, 1]
 

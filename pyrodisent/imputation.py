@@ -18,8 +18,7 @@ import numpy as np
 import torch
 
 from pyrodisent.data.arrays import ArrayDataset
-
-OBSERVED_MASK = "observed_mask"
+from pyrodisent.data.batch import OBSERVED_MASK
 
 
 @torch.no_grad()

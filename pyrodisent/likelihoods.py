@@ -20,7 +20,7 @@ import torch
 from torch import nn
 from torch.nn.functional import softplus
 
-from pyrodisent.data.batch import Batch
+from pyrodisent.data.batch import OBSERVED_MASK, Batch
 from pyrodisent.nn.mlp import _as_shape
 from pyrodisent.registry import LIKELIHOODS
 
@@ -42,7 +42,7 @@ class Likelihood(nn.Module):
 
     def forward(self, decoder_output: torch.Tensor, batch: Optional[Batch] = None) -> dist.Distribution:
         base = self.distribution(decoder_output, batch)
-        mask = None if batch is None else batch.extras.get("observed_mask")
+        mask = None if batch is None else batch.extras.get(OBSERVED_MASK)
         if mask is not None:
             # Missing entries contribute nothing: mask before the event dimensions are summed.
             base = base.mask(mask.to(torch.bool))

@@ -51,14 +51,6 @@ def test_split_edges_partitions():
     assert len(np.unique(both, axis=0)) == len(edges)
 
 
-def test_sample_non_edges_avoids_edges_and_self_pairs():
-    edges = random_graph(10, 20)
-    pairs = graphs.sample_non_edges(10, edges, 2000, 0)
-    assert pairs.shape == (2000, 2) and np.all(pairs[:, 0] != pairs[:, 1])
-    edge_set = set(map(tuple, edges.tolist()))
-    assert not any(tuple(sorted(p)) in edge_set for p in pairs.tolist())
-
-
 @pytest.mark.parametrize("seed", [0, 1])
 def test_exact_resistances_equal_pseudoinverse_formula(seed):
     edges = random_graph(seed=seed)

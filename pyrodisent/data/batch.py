@@ -6,6 +6,10 @@ from typing import Dict, Optional
 
 import torch
 
+#: the ``extras`` key of the missingness mask (True where an entry is observed): likelihoods score only
+#: observed entries, imputation fills the others.
+OBSERVED_MASK = "observed_mask"
+
 
 @dataclass
 class Batch:

@@ -51,10 +51,10 @@ FULL_FACTOR_VALUES = (
 
 
 class _DSpritesGrid(GroundTruthData):
-    deterministic_observations = True
     """What both dSprites sources share: the five factors, uniform sampling, the training set."""
 
     factor_names = FACTOR_NAMES
+    deterministic_observations = True
     _factor_sizes: Tuple[int, ...] = FULL_FACTOR_SIZES
     _image_size: Tuple[int, int] = (64, 64)
     seed: int = 0

@@ -127,7 +127,7 @@ class GraphDataset(ArrayDataset):
         heldout = graphs.validate_edges(n, np.zeros((0, 2)) if heldout_edges is None else heldout_edges,
                                         name="heldout_edges")
         if len(heldout) and len(edges):
-            overlap = np.intersect1d(graphs._pair_codes(n, edges), graphs._pair_codes(n, heldout))
+            overlap = np.intersect1d(graphs.pair_codes(n, edges), graphs.pair_codes(n, heldout))
             if overlap.size:
                 raise ValueError(f"{overlap.size} held-out edges are also training edges, e.g. "
                                  f"{[int(overlap[0] // n), int(overlap[0] % n)]}")
@@ -136,7 +136,7 @@ class GraphDataset(ArrayDataset):
         self.heldout_edges = heldout
         self.edge_batch_size = int(edge_batch_size)
         self.pair_batch_size = int(pair_batch_size)
-        self._edge_codes = torch.as_tensor(np.sort(graphs._pair_codes(n, edges)))
+        self._edge_codes = torch.as_tensor(np.sort(graphs.pair_codes(n, edges)))
 
     @property
     def num_vertices(self) -> int:
@@ -224,8 +224,23 @@ class GraphBatchLoader(BatchLoader):
 
 
 # ------------------------------------------------------------------------------------------ data sets
+class _LinkPredictionProtocol:
+    """What the graph data sets share once built: observations ``x`` at the vertices, true ``factors``,
+    clustering ``labels``, and the graph's edges split into ``training_edges`` and ``heldout_edges``."""
+
+    def training_set(self, edge_batch_size: int = 256, pair_batch_size: int = 256,
+                     resistance_args: Optional[dict] = None) -> GraphDataset:
+        """The training graph: x, factors, ``extras["label"]``; the held-out edges travel with it."""
+        return GraphDataset(self.x, self.training_edges, heldout_edges=self.heldout_edges,
+                            resistance_args=resistance_args, edge_batch_size=edge_batch_size,
+                            pair_batch_size=pair_batch_size, factors=self.factors, extras={"label": self.labels})
+
+    def config(self) -> dict:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
 @dataclass(frozen=True)
-class CorrelatedTreeSimulation:
+class CorrelatedTreeSimulation(_LinkPredictionProtocol):
     """The synthetic protocol of Tang et al. (2019, §4.2.2; REFERENCE.md §1.6) and a general-graph variant.
 
     - a random recursive tree of ``num_vertices`` vertices (vertex i attaches to a uniform earlier one);
@@ -285,25 +300,15 @@ class CorrelatedTreeSimulation:
         train, heldout = graphs.split_edges(edges, self.heldout_fraction, rng)
         object.__setattr__(self, "x", x[permutation])
         object.__setattr__(self, "latents", z[permutation].astype(np.float32))
+        object.__setattr__(self, "factors", self.latents)  # the true latents are the factors to recover
         object.__setattr__(self, "labels", labels[permutation])
         object.__setattr__(self, "edges", edges)
         object.__setattr__(self, "training_edges", train)
         object.__setattr__(self, "heldout_edges", heldout)
 
-    def training_set(self, edge_batch_size: int = 256, pair_batch_size: int = 256,
-                     resistance_args: Optional[dict] = None) -> GraphDataset:
-        """The training graph: x (N, num_features) in {0, 1}; factors = true latents (N, latent_dim);
-        ``extras["label"]`` the clustering labels; the held-out edges travel with it."""
-        return GraphDataset(self.x, self.training_edges, heldout_edges=self.heldout_edges,
-                            resistance_args=resistance_args, edge_batch_size=edge_batch_size,
-                            pair_batch_size=pair_batch_size, factors=self.latents, extras={"label": self.labels})
-
-    def config(self) -> dict:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
-
 
 @dataclass(frozen=True)
-class SpriteGraph:
+class SpriteGraph(_LinkPredictionProtocol):
     """Procedural dSprites images as vertices, joined when their factors differ in exactly ``differing_factors``.
 
     ``num_images`` distinct grid points are drawn without replacement from the grid
@@ -337,15 +342,6 @@ class SpriteGraph:
         object.__setattr__(self, "edges", edges)
         object.__setattr__(self, "training_edges", train)
         object.__setattr__(self, "heldout_edges", heldout)
-
-    def training_set(self, edge_batch_size: int = 256, pair_batch_size: int = 256,
-                     resistance_args: Optional[dict] = None) -> GraphDataset:
-        return GraphDataset(self.x, self.training_edges, heldout_edges=self.heldout_edges,
-                            resistance_args=resistance_args, edge_batch_size=edge_batch_size,
-                            pair_batch_size=pair_batch_size, factors=self.factors, extras={"label": self.labels})
-
-    def config(self) -> dict:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
 
 DATASETS.register("correlated_tree")(CorrelatedTreeSimulation)

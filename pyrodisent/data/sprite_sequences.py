@@ -26,13 +26,18 @@ from typing import Optional, Tuple
 import numpy as np
 
 from pyrodisent.data.arrays import ArrayDataset
+from pyrodisent.data.batch import OBSERVED_MASK
 from pyrodisent.data.dsprites import FACTOR_NAMES, SHAPE_NAMES, render_sprites
 from pyrodisent.data.ground_truth import RandomState, as_generator
 from pyrodisent.registry import DATASETS
 
-OBSERVED_MASK = "observed_mask"
 #: the factors that change within a sequence or between sequences continuously (MCC targets)
 CONTINUOUS_FACTORS = (1, 2, 3, 4)
+
+
+def flatten_frames(array: np.ndarray) -> np.ndarray:
+    """Per-sequence arrays ``(N, T, ...)`` as per-frame arrays ``(N·T, ...)``."""
+    return array.reshape(-1, *array.shape[2:])
 
 
 def reflect(values: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -78,9 +83,8 @@ class SequenceSet:
 
     def frames(self) -> ArrayDataset:
         """Training set of single frames (for per-frame models): x ``(N·T, 1, H, W)``, factors ``(N·T, 5)``."""
-        flat = lambda a: a.reshape(-1, *a.shape[2:])  # noqa: E731
-        return ArrayDataset(flat(self.masked), factors=flat(self.factors),
-                            extras={OBSERVED_MASK: flat(self.observed_mask)})
+        return ArrayDataset(flatten_frames(self.masked), factors=flatten_frames(self.factors),
+                            extras={OBSERVED_MASK: flatten_frames(self.observed_mask)})
 
     def subset(self, index) -> "SequenceSet":
         return SequenceSet(self.complete[index], self.observed_mask[index], self.factors[index])

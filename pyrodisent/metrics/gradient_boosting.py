@@ -95,16 +95,18 @@ def fit_gradient_boosting(
     for _stage in range(NUM_STAGES):
         negative_gradient = -deviance.gradient(y_true=labels, raw_prediction=raw_train)
         negative_gradient = negative_gradient.reshape(num_points, -1)
-        jobs = []
+        trees = []
         for k in range(trees_per_stage):
             splitter_seed = np.random.RandomState()
             splitter_seed.set_state(rng.get_state())
             rng.randint(0, RAND_R_MAX)  # what the classifier's k-th tree draws from the shared generator
-            arguments = (values, test_values, np.ascontiguousarray(negative_gradient[:, k]), targets[k],
-                         weights, splitter_seed, num_classes)
-            jobs.append(executor.submit(_grow_tree, *arguments) if executor else arguments)
-        for k, job in enumerate(jobs):
-            importance, train_step, test_step = job.result() if executor else _grow_tree(*job)
+            trees.append((values, test_values, np.ascontiguousarray(negative_gradient[:, k]), targets[k],
+                          weights, splitter_seed, num_classes))
+        if executor is None:
+            grown = [_grow_tree(*tree) for tree in trees]
+        else:
+            grown = [job.result() for job in [executor.submit(_grow_tree, *tree) for tree in trees]]
+        for k, (importance, train_step, test_step) in enumerate(grown):
             if importance is not None:
                 tree_importances.append(importance)
             raw_train[:, k] += train_step
