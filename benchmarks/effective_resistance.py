@@ -20,15 +20,12 @@ from __future__ import annotations
 
 import argparse
 import math
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pyrodisent import graphs  # noqa: E402
+from pyrodisent import graphs
 
 
 def build_graph(kind: str, n: int, seed: int = 0) -> np.ndarray:

@@ -24,21 +24,19 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import pyro  # noqa: E402
-import torch  # noqa: E402
-from torch.distributions import kl_divergence  # noqa: E402
+import numpy as np
+import pyro
+import torch
+from torch.distributions import kl_divergence
 
-import models  # noqa: E402,F401
-from pyrodisent.data import SpriteSequences  # noqa: E402
-from pyrodisent.registry import MODELS  # noqa: E402
-from pyrodisent.train import Trainer  # noqa: E402
+import pyrodisent.zoo  # noqa: F401  (registers the zoo)
+from pyrodisent.data import SpriteSequences
+from pyrodisent.registry import MODELS
+from pyrodisent.train import Trainer
 
 
 def build(length: int, args):

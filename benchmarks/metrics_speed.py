@@ -24,23 +24,21 @@ import argparse
 import os
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import scipy.stats
 from sklearn.ensemble import GradientBoostingClassifier
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pyrodisent.data.ground_truth import GroundTruthData, as_generator  # noqa: E402
-from pyrodisent.metrics.beta_vae_score import beta_vae_score  # noqa: E402
-from pyrodisent.metrics.dci import dci  # noqa: E402
-from pyrodisent.metrics.factor_vae_score import factor_vae_score  # noqa: E402
-from pyrodisent.metrics.irs import irs  # noqa: E402
-from pyrodisent.metrics.mig import mig  # noqa: E402
-from pyrodisent.metrics.modularity_explicitness import modularity_explicitness  # noqa: E402
-from pyrodisent.metrics.sap import sap  # noqa: E402
-from pyrodisent.metrics.total_correlation import unsupervised_scores  # noqa: E402
+from pyrodisent.data.ground_truth import GroundTruthData, as_generator
+from pyrodisent.metrics.beta_vae_score import beta_vae_score
+from pyrodisent.metrics.dci import dci
+from pyrodisent.metrics.factor_vae_score import factor_vae_score
+from pyrodisent.metrics.irs import irs
+from pyrodisent.metrics.mig import mig
+from pyrodisent.metrics.modularity_explicitness import modularity_explicitness
+from pyrodisent.metrics.sap import sap
+from pyrodisent.metrics.total_correlation import unsupervised_scores
 
 FACTOR_SIZES = (3, 6, 40, 32, 32)  # dSprites without its constant colour factor
 NUM_CODES = 10

@@ -43,7 +43,6 @@ import time
 import warnings
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 LAYOUTS = {
     "contiguous": dict(chunks=None, compression=None),

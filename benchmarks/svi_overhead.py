@@ -12,19 +12,16 @@ from __future__ import annotations
 import argparse
 import functools
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
-from torch.distributions import Bernoulli, Normal, kl_divergence  # noqa: E402
+import torch
+from torch.distributions import Bernoulli, Normal, kl_divergence
 
-import models  # noqa: E402,F401
-from pyrodisent.data import ArrayDataset  # noqa: E402
-from pyrodisent.registry import MODELS  # noqa: E402
-from pyrodisent.train import Trainer, build_adam  # noqa: E402
+import pyrodisent.zoo  # noqa: F401  (registers the zoo)
+from pyrodisent.data import ArrayDataset
+from pyrodisent.registry import MODELS
+from pyrodisent.train import Trainer, build_adam
 
 
 def ivae_case(device, hidden=(100, 100, 100)):

@@ -15,22 +15,19 @@ labels), elbo (the whole graph's, per vertex), train_seconds, and resistance_sec
 """
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-import models  # noqa: E402,F401  (registers the zoo)
-from pyrodisent.data import CorrelatedTreeSimulation, SpriteGraph  # noqa: E402
-from pyrodisent.evaluation import encode  # noqa: E402
-from pyrodisent.experiment import (build_model, experiment_parser, finish_run, open_run, parse_args, positive_int,  # noqa: E402
+import pyrodisent.zoo  # noqa: F401  (registers the zoo)
+from pyrodisent.data import CorrelatedTreeSimulation, SpriteGraph
+from pyrodisent.evaluation import encode
+from pyrodisent.experiment import (build_model, experiment_parser, finish_run, open_run, parse_args, positive_int,
                                    run_config)
-from pyrodisent.graph_evaluation import expected_squared_distance_rows, graph_evidence_lower_bound  # noqa: E402
-from pyrodisent.metrics import clustering_accuracy, ncrr  # noqa: E402
-from pyrodisent.train import Trainer  # noqa: E402
+from pyrodisent.graph_evaluation import expected_squared_distance_rows, graph_evidence_lower_bound
+from pyrodisent.metrics import clustering_accuracy, ncrr
+from pyrodisent.train import Trainer
 
 # Budget: one run of the tree protocol in about 1–3 minutes on one CPU core, the same for every model.
 # Minibatches as the paper (64 vertices, 256 edges, 256 pairs). Latent size 64: with 16 every model stalled

@@ -12,19 +12,17 @@ from __future__ import annotations
 import math
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import models  # noqa: E402,F401  (registers the zoo)
-from pyrodisent.evaluation import evidence_lower_bound, representation_function  # noqa: E402
-from pyrodisent.experiment import build_model, experiment_parser, finish_run, open_run, parse_args, positive_int, run_config  # noqa: E402
-from pyrodisent.image_figures import plot_kl_per_dimension, plot_latent_traversals, plot_reconstructions  # noqa: E402
-from pyrodisent.metrics import disentanglement_metrics  # noqa: E402
-from pyrodisent.registry import DATASETS  # noqa: E402
-from pyrodisent.train import Trainer  # noqa: E402
+import pyrodisent.zoo  # noqa: F401  (registers the zoo)
+from pyrodisent.evaluation import evidence_lower_bound, representation_function
+from pyrodisent.experiment import build_model, experiment_parser, finish_run, open_run, parse_args, positive_int, run_config
+from pyrodisent.image_figures import plot_kl_per_dimension, plot_latent_traversals, plot_reconstructions
+from pyrodisent.metrics import disentanglement_metrics
+from pyrodisent.registry import DATASETS
+from pyrodisent.train import Trainer
 
 IMAGE_MODELS = ["vae", "beta_vae", "annealed_vae", "beta_tcvae", "dip_vae", "dip_vae_ii", "factor_vae"]
 

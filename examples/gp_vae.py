@@ -17,25 +17,22 @@ and mean_fill_* and forward_fill_* (missing_nll, missing_mse, auroc) for the bas
 """
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-import models  # noqa: E402,F401  (registers the zoo)
-from pyrodisent.data import SpriteSequences, as_generator  # noqa: E402
-from pyrodisent.data.sprite_sequences import CONTINUOUS_FACTORS, SequenceSet, flatten_frames  # noqa: E402
-from pyrodisent.evaluation import encode  # noqa: E402
-from pyrodisent.experiment import (build_model, experiment_parser, finish_run, format_comparison, open_run, parse_args,  # noqa: E402
+import pyrodisent.zoo  # noqa: F401  (registers the zoo)
+from pyrodisent.data import SpriteSequences, as_generator
+from pyrodisent.data.sprite_sequences import CONTINUOUS_FACTORS, SequenceSet, flatten_frames
+from pyrodisent.evaluation import encode
+from pyrodisent.experiment import (build_model, experiment_parser, finish_run, format_comparison, open_run, parse_args,
                                    positive_int, run_config)
-from pyrodisent.gp import KERNELS  # noqa: E402
-from pyrodisent.image_figures import plot_imputed_sequences  # noqa: E402
-from pyrodisent.imputation import forward_fill, impute, mean_fill, observed_means  # noqa: E402
-from pyrodisent.metrics import downstream_auroc, mcc, missing_entry_scores  # noqa: E402
-from pyrodisent.train import Trainer  # noqa: E402
+from pyrodisent.gp import KERNELS
+from pyrodisent.image_figures import plot_imputed_sequences
+from pyrodisent.imputation import forward_fill, impute, mean_fill, observed_means
+from pyrodisent.metrics import downstream_auroc, mcc, missing_entry_scores
+from pyrodisent.train import Trainer
 
 # Sized for ~2–3 minutes a run on one CPU thread (2000 training sequences of 10 frames of 32 × 32).
 # The reference's Healing MNIST settings (Cauchy σ = 1, ℓ = 2, β = 0.8, encoder window 3, frame MLPs of

@@ -9,22 +9,19 @@ elbo, train_seconds) and matched_latents.png (each true source against its match
 from __future__ import annotations
 
 import math
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-import models  # noqa: E402,F401  (registers the zoo)
-from pyrodisent.data import NonstationarySources  # noqa: E402
-from pyrodisent.infer.decomposed_elbo import DecomposedELBO, official_ivae_anneal  # noqa: E402
-from pyrodisent.evaluation import encode, evidence_lower_bound  # noqa: E402
-from pyrodisent.experiment import (build_model, experiment_parser, finish_run, open_run, parse_args, positive_int,  # noqa: E402
+import pyrodisent.zoo  # noqa: F401  (registers the zoo)
+from pyrodisent.data import NonstationarySources
+from pyrodisent.infer.decomposed_elbo import DecomposedELBO, official_ivae_anneal
+from pyrodisent.evaluation import encode, evidence_lower_bound
+from pyrodisent.experiment import (build_model, experiment_parser, finish_run, open_run, parse_args, positive_int,
                                    run_config)
-from pyrodisent.metrics import mcc  # noqa: E402
-from pyrodisent.plots import plot_matched_latents  # noqa: E402
-from pyrodisent.train import Trainer  # noqa: E402
+from pyrodisent.metrics import mcc
+from pyrodisent.plots import plot_matched_latents
+from pyrodisent.train import Trainer
 
 
 def build_parser():

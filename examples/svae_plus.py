@@ -11,26 +11,23 @@ matrix), khat.png, inference_data.nc (ArviZ), global_summary.csv, and baselines/
 """
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-import models  # noqa: E402,F401  (registers the zoo)
-from pyrodisent import diagnostics  # noqa: E402
-from pyrodisent.data.sparse_shift import SparseShiftSimulation  # noqa: E402
-from pyrodisent.evaluation import encode, importance_weighted_bounds  # noqa: E402
-from pyrodisent.experiment import (build_model, experiment_parser, finish_run, format_comparison, open_run, parse_args,  # noqa: E402
+import pyrodisent.zoo  # noqa: F401  (registers the zoo)
+from pyrodisent import diagnostics
+from pyrodisent.data.sparse_shift import SparseShiftSimulation
+from pyrodisent.evaluation import encode, importance_weighted_bounds
+from pyrodisent.experiment import (build_model, experiment_parser, finish_run, format_comparison, open_run, parse_args,
                                    positive_int, run_config)
-from pyrodisent.metrics import aligned_targets, linear_r2, mcc, target_scores  # noqa: E402
-from pyrodisent.plots import plot_target_matrices  # noqa: E402
-from pyrodisent.registry import MODELS  # noqa: E402
-from pyrodisent.run_directory import RunDirectory  # noqa: E402
-from pyrodisent.train import Trainer, fit_subset  # noqa: E402
+from pyrodisent.metrics import aligned_targets, linear_r2, mcc, target_scores
+from pyrodisent.plots import plot_target_matrices
+from pyrodisent.registry import MODELS
+from pyrodisent.run_directory import RunDirectory
+from pyrodisent.train import Trainer, fit_subset
 
 BASELINES = {"mean_shift": "mean_shift_vae", "vae": "vae"}
 

@@ -2,15 +2,15 @@
 
 Build a model by name: ``pyrodisent.registry.MODELS.build("ivae", observation_shape=..., ...)``.
 """
-from models.annealed_vae import AnnealedVAE
-from models.beta_tcvae import BetaTCVAE
-from models.cvae import CVAECorr, CVAEInd
-from models.dip_vae import DIPVAE, DIPVAEII
-from models.factor_vae import FactorVAE
-from models.gp_vae import GPVAE
-from models.ivae import IVAE
-from models.svae_plus import MeanShiftVAE, SparseShiftVAE
-from models.vae import VAE, BetaVAE
+from pyrodisent.zoo.annealed_vae import AnnealedVAE
+from pyrodisent.zoo.beta_tcvae import BetaTCVAE
+from pyrodisent.zoo.cvae import CVAECorr, CVAEInd
+from pyrodisent.zoo.dip_vae import DIPVAE, DIPVAEII
+from pyrodisent.zoo.factor_vae import FactorVAE
+from pyrodisent.zoo.gp_vae import GPVAE
+from pyrodisent.zoo.ivae import IVAE
+from pyrodisent.zoo.svae_plus import MeanShiftVAE, SparseShiftVAE
+from pyrodisent.zoo.vae import VAE, BetaVAE
 
 __all__ = ["AnnealedVAE", "BetaTCVAE", "CVAEInd", "CVAECorr", "DIPVAE", "DIPVAEII", "FactorVAE", "GPVAE", "IVAE", "VAE",
            "BetaVAE", "MeanShiftVAE", "SparseShiftVAE"]

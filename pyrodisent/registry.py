@@ -5,7 +5,8 @@ Examples and configs refer to components by string, so a run's ``config.json`` r
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterator, TypeVar
+import importlib
+from typing import Any, Callable, Dict, Iterator, Optional, TypeVar
 
 T = TypeVar("T")
 
@@ -22,12 +23,23 @@ class Registry:
 
     :param kind: what is registered, used in error messages ("model", "network", ...).
     :param hint: extra advice appended to the unknown-name error.
+    :param populate: a module imported on the first look-up, whose import registers the built-in
+        entries (the zoo for models), so ``MODELS.build("ivae", ...)`` works without importing it first.
     """
 
-    def __init__(self, kind: str, hint: str = ""):
+    def __init__(self, kind: str, hint: str = "", populate: Optional[str] = None):
         self.kind = kind
         self.hint = hint
-        self._entries: Dict[str, Callable[..., Any]] = {}
+        self.populate = populate
+        self._populated = populate is None
+        self._raw_entries: Dict[str, Callable[..., Any]] = {}
+
+    @property
+    def _entries(self) -> Dict[str, Callable[..., Any]]:
+        if not self._populated:
+            self._populated = True  # before the import: the module registers through this registry
+            importlib.import_module(self.populate)
+        return self._raw_entries
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator registering ``obj`` under ``name``; a name can be registered only once."""
@@ -35,7 +47,7 @@ class Registry:
             raise ValueError(f"{self.kind} name must be a non-empty string, got {name!r}")
 
         def decorator(obj: T) -> T:
-            existing = self._entries.get(name)
+            existing = self._raw_entries.get(name)
             if existing is not None and existing is not obj:
                 # Re-registration of the same qualified name (e.g. a module re-imported) is allowed.
                 same = getattr(existing, "__qualname__", None) == getattr(obj, "__qualname__", 0) and (
@@ -43,7 +55,7 @@ class Registry:
                 )
                 if not same:
                     raise ValueError(f"{self.kind} name {name!r} is already registered to {existing!r}")
-            self._entries[name] = obj
+            self._raw_entries[name] = obj
             return obj
 
         return decorator
@@ -73,7 +85,8 @@ class Registry:
         return f"Registry({self.kind!r}, {self.names()})"
 
 
-MODELS = Registry("model", hint="Models live in the `models` package: `import models` registers the zoo.")
+MODELS = Registry("model", hint="The zoo (`pyrodisent.zoo`, the repository's `models/` folder) is registered on first "
+                  "use; register your own with `@MODELS.register(name)`.", populate="pyrodisent.zoo")
 NETWORKS = Registry("network")
 LIKELIHOODS = Registry("likelihood")
 DATASETS = Registry("dataset")

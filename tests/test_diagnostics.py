@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from models.ivae import IVAE
+from pyrodisent.zoo.ivae import IVAE
 from pyrodisent.data import ArrayDataset
 from pyrodisent.diagnostics import (
     build_inference_data,

@@ -1,6 +1,6 @@
 import pytest
 
-import models  # noqa: F401
+import pyrodisent.zoo  # noqa: F401  (registers the zoo)
 from pyrodisent.registry import MODELS, NETWORKS, Registry, UnknownNameError
 
 

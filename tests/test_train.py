@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-import models  # noqa: F401
+import pyrodisent.zoo  # noqa: F401  (registers the zoo)
 from pyrodisent.data import ArrayDataset, NonstationarySources
 from pyrodisent.registry import MODELS
 from pyrodisent.run_directory import RunDirectory

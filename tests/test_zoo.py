@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-import models  # noqa: F401
+import pyrodisent.zoo  # noqa: F401  (registers the zoo)
 from pyrodisent import diagnostics
 from pyrodisent import graphs
 from pyrodisent.data import ArrayDataset, GraphDataset

@@ -13,8 +13,8 @@ from pyro.poutine.messenger import Messenger
 from scipy.sparse.csgraph import shortest_path
 from torch.distributions import MultivariateNormal, kl_divergence
 
-import models  # noqa: F401
-from models.cvae import CVAECorr, CVAEInd
+import pyrodisent.zoo  # noqa: F401  (registers the zoo)
+from pyrodisent.zoo.cvae import CVAECorr, CVAEInd
 from pyrodisent import graphs
 from pyrodisent.data import GraphDataset
 from pyrodisent.distributions.graph import GraphCorrelatedNormal

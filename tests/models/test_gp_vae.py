@@ -10,7 +10,7 @@ import torch
 from pyro import poutine
 from torch.distributions import kl_divergence
 
-import models  # noqa: F401
+import pyrodisent.zoo  # noqa: F401  (registers the zoo)
 from pyrodisent import diagnostics
 from pyrodisent.data import SpriteSequences
 from pyrodisent.distributions import BandedPrecisionNormal

@@ -3,8 +3,8 @@ import pytest
 import torch
 from pyro import poutine
 
-import models  # noqa: F401
-from models.factor_vae import permute_dimensions
+import pyrodisent.zoo  # noqa: F401  (registers the zoo)
+from pyrodisent.zoo.factor_vae import permute_dimensions
 from pyrodisent.data import Batch
 from pyrodisent.infer import MeanFieldELBO
 from pyrodisent.registry import MODELS

@@ -7,7 +7,7 @@ import pytest
 import torch
 from pyro import poutine
 
-from models.svae_plus import MeanShiftVAE, SparseShiftVAE
+from pyrodisent.zoo.svae_plus import MeanShiftVAE, SparseShiftVAE
 from pyrodisent.data import Batch
 from pyrodisent.data.sparse_shift import SparseShiftSimulation
 from pyrodisent.infer import MeanFieldELBO
