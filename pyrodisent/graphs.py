@@ -32,7 +32,7 @@ import scipy.sparse as sp
 import scipy.sparse.csgraph as csgraph
 import scipy.sparse.linalg as spla
 
-from pyrodisent.data.ground_truth import RandomState, as_generator
+from pyrodisent.random_state import RandomState, as_generator
 
 RESISTANCE_METHODS = ("auto", "exact", "projection")
 

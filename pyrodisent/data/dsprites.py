@@ -22,7 +22,8 @@ import numpy as np
 
 from pyrodisent.data.arrays import ArrayDataset
 from pyrodisent.data.files import DATA_DIRECTORY_VARIABLE, resolve_data_file  # noqa: F401
-from pyrodisent.data.ground_truth import GroundTruthData, RandomState, as_generator, factor_grid_index
+from pyrodisent.data.ground_truth import GroundTruthData, factor_grid_index
+from pyrodisent.random_state import RandomState, as_generator
 from pyrodisent.registry import DATASETS
 
 DSPRITES_FILENAME = "dsprites_ndarray_co1sh3sc6or40x32y32_64x64.npz"

@@ -28,7 +28,7 @@ from pyrodisent import graphs
 from pyrodisent.data.arrays import ArrayDataset, BatchLoader
 from pyrodisent.data.batch import Batch
 from pyrodisent.data.dsprites import ProceduralDSprites
-from pyrodisent.data.ground_truth import as_generator
+from pyrodisent.random_state import as_generator
 from pyrodisent.registry import DATASETS
 
 

@@ -6,24 +6,12 @@ Every dataset with known generative factors implements it; sampling-based metric
 from __future__ import annotations
 
 import abc
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-RandomState = Union[np.random.Generator, np.random.RandomState, int]
-
-
-def as_generator(random_state: RandomState) -> np.random.Generator:
-    """A numpy ``Generator`` from a Generator, a legacy ``RandomState`` or an integer seed."""
-    if isinstance(random_state, np.random.Generator):
-        return random_state
-    if isinstance(random_state, np.random.RandomState):
-        return np.random.default_rng(random_state.randint(0, 2**31 - 1))
-    if isinstance(random_state, (int, np.integer)):
-        return np.random.default_rng(int(random_state))
-    raise TypeError(
-        f"random_state must be a numpy Generator, RandomState or int seed, got {type(random_state).__name__}"
-    )
+# re-exported: the random-state helpers live in the leaf module pyrodisent.random_state
+from pyrodisent.random_state import RandomState, as_generator  # noqa: F401
 
 
 class GroundTruthData(abc.ABC):

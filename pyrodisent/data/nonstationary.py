@@ -24,7 +24,8 @@ import numpy as np
 from scipy import stats
 
 from pyrodisent.data.arrays import ArrayDataset
-from pyrodisent.data.ground_truth import GroundTruthData, RandomState, as_generator
+from pyrodisent.data.ground_truth import GroundTruthData
+from pyrodisent.random_state import RandomState, as_generator
 from pyrodisent.registry import DATASETS
 
 SOURCE_DISTRIBUTIONS = ("gauss", "laplace", "hypsecant")

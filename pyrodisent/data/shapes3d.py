@@ -37,7 +37,8 @@ import torch
 from pyrodisent.data.arrays import ArrayDataset
 from pyrodisent.data.batch import Batch
 from pyrodisent.data.files import resolve_data_file
-from pyrodisent.data.ground_truth import GroundTruthData, RandomState, as_generator, factor_grid_index
+from pyrodisent.data.ground_truth import GroundTruthData, factor_grid_index
+from pyrodisent.random_state import RandomState, as_generator
 from pyrodisent.registry import DATASETS
 
 SHAPES3D_FILENAME = "3dshapes.h5"

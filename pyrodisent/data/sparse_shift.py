@@ -17,7 +17,8 @@ from typing import Optional, Tuple
 import numpy as np
 
 from pyrodisent.data.arrays import ArrayDataset
-from pyrodisent.data.ground_truth import GroundTruthData, RandomState, as_generator
+from pyrodisent.data.ground_truth import GroundTruthData
+from pyrodisent.random_state import RandomState, as_generator
 from pyrodisent.registry import DATASETS
 
 OBSERVATIONS = ("counts", "gaussian")

@@ -28,7 +28,7 @@ import numpy as np
 from pyrodisent.data.arrays import ArrayDataset
 from pyrodisent.data.batch import OBSERVED_MASK
 from pyrodisent.data.dsprites import FACTOR_NAMES, SHAPE_NAMES, render_sprites
-from pyrodisent.data.ground_truth import RandomState, as_generator
+from pyrodisent.random_state import RandomState, as_generator
 from pyrodisent.registry import DATASETS
 
 #: the factors that change within a sequence or between sequences continuously (MCC targets)

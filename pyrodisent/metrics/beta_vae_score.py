@@ -16,8 +16,9 @@ from typing import Callable, Tuple
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from pyrodisent.data.ground_truth import GroundTruthData, RandomState, as_generator
+from pyrodisent.data.ground_truth import GroundTruthData
 from pyrodisent.metrics._discretize import OBSERVATIONS_PER_CALL, check_positive_int, represent
+from pyrodisent.random_state import RandomState, as_generator
 
 
 def beta_vae_score(

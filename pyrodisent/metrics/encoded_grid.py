@@ -19,7 +19,8 @@ from typing import Callable, Optional, Tuple
 import numpy as np
 from tqdm.auto import tqdm
 
-from pyrodisent.data.ground_truth import GroundTruthData, RandomState, factor_grid_index
+from pyrodisent.data.ground_truth import GroundTruthData, factor_grid_index
+from pyrodisent.random_state import RandomState
 
 
 def grid_size(dataset: GroundTruthData) -> Optional[int]:

@@ -16,8 +16,9 @@ from typing import Callable
 
 import numpy as np
 
-from pyrodisent.data.ground_truth import GroundTruthData, RandomState, as_generator
+from pyrodisent.data.ground_truth import GroundTruthData
 from pyrodisent.metrics._discretize import OBSERVATIONS_PER_CALL, check_positive_int, represent
+from pyrodisent.random_state import RandomState, as_generator
 
 #: codes whose standard deviation over the data is below this are collapsed and take no votes
 #: (disentanglement_lib's ``prune_dims.threshold`` in ``unsupervised_study_v1``).

@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from pyrodisent.data.ground_truth import RandomState, as_generator
+from pyrodisent.random_state import RandomState, as_generator
 
 
 def missing_entry_scores(complete: np.ndarray, imputed: np.ndarray, observed_mask: np.ndarray,

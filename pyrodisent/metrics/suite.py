@@ -5,7 +5,7 @@ from typing import Callable, Dict, Optional
 
 import numpy as np
 
-from pyrodisent.data.ground_truth import GroundTruthData, RandomState, as_generator
+from pyrodisent.data.ground_truth import GroundTruthData
 from pyrodisent.metrics.beta_vae_score import beta_vae_score
 from pyrodisent.metrics.dci import dci
 from pyrodisent.metrics.encoded_grid import EncodedGrid, can_encode_grid, grid_size
@@ -14,6 +14,7 @@ from pyrodisent.metrics.irs import irs
 from pyrodisent.metrics.mig import mig
 from pyrodisent.metrics.modularity_explicitness import modularity_explicitness
 from pyrodisent.metrics.sap import sap
+from pyrodisent.random_state import RandomState, as_generator
 
 
 def sample_codes(dataset: GroundTruthData, representation_fn: Callable[[np.ndarray], np.ndarray], num: int,
