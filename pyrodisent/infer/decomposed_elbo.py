@@ -13,7 +13,14 @@ The aggregate posterior q(z) and its marginals q(z_j) are estimated by minibatch
 points from N. Works for any guide whose latent site factorises over dimensions with an element-wise
 base distribution (Normal, Laplace, ...) or a full-covariance MultivariateNormal (marginals N(loc_j, Σ_jj)):
 it is evaluated on every (sample, data point) pair.
-Other sample sites (global latents, further observations) enter with weight 1, as in the ELBO.
+
+Each site's ``scale`` and ``mask`` are honoured, as in Pyro's estimators: the data plate's N/B, β and
+KL warm-up (``poutine.scale`` around the latent site), any ``poutine.scale``/``poutine.mask`` a user
+adds. The q-parts of the latent terms (log q(z|x) split into MI, TC and Σ_j log q(z_j)) take the guide
+site's scale and mask, log p(z) the model site's, so at weights (1, 1, 1, 1) the loss is Pyro's
+``Trace_ELBO`` on the same sample. (The aggregate posterior is estimated from every point of the
+minibatch, masked or not.) Other sample sites (global latents, further observations, the guide's
+auxiliary sites) enter with weight 1, as in the ELBO.
 """
 from __future__ import annotations
 
@@ -26,7 +33,7 @@ from pyro import poutine
 from pyro.distributions.util import scale_and_mask
 from pyro.poutine.util import site_is_subsample
 
-from pyrodisent.infer.traces import base_distribution, data_plate_size
+from pyrodisent.infer.traces import base_distribution, data_plate_size, guide_only_log_prob
 from pyrodisent.sites import LATENT_SITE, OBSERVATION_SITE
 
 
@@ -86,11 +93,15 @@ class DecomposedELBO:
         log_qz = torch.logsumexp(joint, dim=1) - log_norm
         log_prod_qzj = (torch.logsumexp(pairwise, dim=1) - log_norm).sum(-1)
         log_pz = model_z["fn"].log_prob(z)
-        mutual_information = log_qz_x - log_qz
-        total_correlation = log_qz - log_prod_qzj
-        dimension_kl = log_prod_qzj - log_pz
-        scale = num_data / batch_size
-        loss = scale * (b * mutual_information + c * total_correlation + d * dimension_kl).sum()
+
+        def guide_weighted(value):  # Σ_n over the minibatch with the guide site's scale and mask
+            return scale_and_mask(value, guide_z["scale"], guide_z["mask"]).sum()
+
+        mutual_information = guide_weighted(log_qz_x - log_qz)
+        total_correlation = guide_weighted(log_qz - log_prod_qzj)
+        weighted_log_pz = scale_and_mask(log_pz, model_z["scale"], model_z["mask"]).sum()
+        dimension_kl = guide_weighted(log_prod_qzj) - weighted_log_pz
+        loss = b * mutual_information + c * total_correlation + d * dimension_kl
         reconstruction = 0.0
         other = 0.0
         for name, site in model_trace.nodes.items():
@@ -105,12 +116,13 @@ class DecomposedELBO:
             else:  # global latent: log q − log p at the guide's sample
                 g = guide_trace.nodes[name]
                 other = other + scale_and_mask(g["fn"].log_prob(g["value"]), g["scale"], g["mask"]).sum() - log_p
+        other = other + guide_only_log_prob(model_trace, guide_trace)
         loss = loss + a * reconstruction + other
         terms = {
             "reconstruction": torch.as_tensor(reconstruction).detach(),
-            "mutual_information": scale * mutual_information.detach().sum(),
-            "total_correlation": scale * total_correlation.detach().sum(),
-            "dimension_kl": scale * dimension_kl.detach().sum(),
+            "mutual_information": mutual_information.detach(),
+            "total_correlation": total_correlation.detach(),
+            "dimension_kl": dimension_kl.detach(),
         }
         return loss, terms
 

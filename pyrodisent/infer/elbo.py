@@ -8,7 +8,12 @@ training step costs little more than the hand-written PyTorch loss of the same n
 - latent, with a registered ``kl_divergence(q, p)``: ``scale · KL(q ‖ p)`` (the mean-field
   assumption: the site's prior does not depend on other latents of the same step being sampled,
   exactly as for ``TraceMeanField_ELBO``);
-- latent without one: ``scale · (log q(z) − log p(z))`` at the guide's reparameterised sample.
+- latent without one: ``scale · (log q(z) − log p(z))`` at the guide's reparameterised sample;
+
+and for each sample site that only the guide has — an auxiliary variable of the guide, such as
+AutoNormal's ``<site>_unconstrained`` — ``scale · log q`` at its sample (the part of log q that the
+guide's auxiliary variables carry: without it an AutoNormal's scale collapses), as
+``TraceMeanField_ELBO`` does. A guide-only site not marked ``infer={"is_auxiliary": True}`` is refused.
 
 ``scale`` carries the data plate's N/B subsampling factor and any ``poutine.scale`` (β, annealing),
 and masks (``poutine.mask``, ``.mask()``) are honoured, so the loss is Pyro's loss. The test suite
@@ -26,6 +31,8 @@ from pyro import poutine
 from pyro.distributions.util import scale_and_mask
 from pyro.poutine.util import site_is_subsample
 from torch.distributions import kl_divergence
+
+from pyrodisent.infer.traces import guide_only_log_prob
 
 LossTerms = Dict[str, torch.Tensor]
 
@@ -93,7 +100,7 @@ class MeanFieldELBO:
         return reconstruction + kl, {"reconstruction": _detach(reconstruction), "kl": _detach(kl)}
 
     def elbo_parts(self, model_trace, guide_trace):
-        """(−Σ log-likelihoods, Σ KL terms), both differentiable."""
+        """(−Σ log-likelihoods, Σ KL terms and log q of the guide's auxiliary sites), both differentiable."""
         reconstruction = 0.0
         kl = 0.0
         for name, site in model_trace.nodes.items():
@@ -117,6 +124,7 @@ class MeanFieldELBO:
             else:
                 value = guide_site["value"]
                 kl = kl + _sum_site(q.log_prob(value), guide_site) - _sum_site(p.log_prob(value), site)
+        kl = kl + guide_only_log_prob(model_trace, guide_trace)
         return reconstruction, kl
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 from typing import Tuple
 
 import torch
+from pyro.distributions.util import scale_and_mask
 from pyro.poutine import Trace
+from pyro.poutine.util import site_is_subsample
 from torch.distributions import kl_divergence
 
 from pyrodisent.sites import DATA_PLATE, LATENT_SITE
@@ -36,3 +38,33 @@ def gaussian_posterior_params(guide_trace: Trace, site: str = LATENT_SITE) -> Tu
     if not hasattr(base, "loc") or not hasattr(base, "scale"):
         raise TypeError(f"site {site!r} of the guide is a {type(base).__name__}, not a location-scale distribution")
     return base.loc, base.scale
+
+
+def guide_only_log_prob(model_trace: Trace, guide_trace: Trace):
+    """Σ scale · log q over the guide's sample sites that the model does not have, differentiable (0.0
+    when there are none).
+
+    Such sites are auxiliary variables of the guide — e.g. AutoNormal's ``<site>_unconstrained``, from
+    which it computes the model site's value. Their log q is part of log q(z) of the ELBO, so the loss
+    adds it, as ``TraceMeanField_ELBO`` and ``Trace_ELBO`` do. Pyro requires them to be marked
+    ``infer={"is_auxiliary": True}`` (the autoguides do); an unmarked guide-only site is a mistake (a
+    misspelt or missing model site) and raises.
+    """
+    total = 0.0
+    model_nodes = model_trace.nodes
+    for name, site in guide_trace.nodes.items():
+        if site["type"] != "sample" or name in model_nodes or site_is_subsample(site):
+            continue
+        if not site["infer"].get("is_auxiliary", False):
+            raise ValueError(
+                f"guide site {name!r} has no counterpart in the model: sample it in the model too, or mark it "
+                "infer={'is_auxiliary': True} if it is an auxiliary variable of the guide (as Pyro's autoguides do)"
+            )
+        fn = site["fn"]
+        if not fn.has_rsample:
+            raise ValueError(
+                f"auxiliary guide site {name!r} ({type(fn).__name__}) is not reparameterisable; "
+                "train with objective='trace' (Pyro's Trace_ELBO) instead"
+            )
+        total = total + scale_and_mask(fn.log_prob(site["value"]), site["scale"], site["mask"]).sum()
+    return total
