@@ -35,16 +35,17 @@ import pyro
 import torch
 import xarray as xr
 from pyro import poutine
-from pyro.poutine.subsample_messenger import _Subsample
+from pyro.poutine.util import site_is_subsample
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)  # ArviZ 0.x announces its 1.0 refactor on import
     import arviz as az
 
 from pyrodisent.data.arrays import ArrayDataset
-from pyrodisent.model import DATA_PLATE, LATENT_SITE, LatentVariableModel
-from pyrodisent.plots import _save, plt
+from pyrodisent.model import LatentVariableModel
+from pyrodisent.plots import save_figure, subplots
 from pyrodisent.run_directory import RunDirectory, atomic_write_bytes
+from pyrodisent.sites import DATA_PLATE, LATENT_SITE
 
 INFERENCE_DATA = "inference_data.nc"
 KHAT_PLOT = "khat.png"
@@ -274,7 +275,7 @@ def plot_khat(khat: np.ndarray, path: str | os.PathLike, title: Optional[str] = 
     shown = np.isfinite(khat) | (khat == np.inf)
     pareto_k = xr.DataArray(np.where(shown, khat, np.nan), dims=[OBS_DIM], coords={OBS_DIM: np.arange(khat.size)})
     elpd = az.ELPDData(data=[pareto_k, KHAT_UNRELIABLE], index=["pareto_k", "good_k"])
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig, ax = subplots(figsize=(7, 3.5))
     with warnings.catch_warnings():
         # ArviZ 0.23's matplotlib backend uses an API that matplotlib ≥ 3.11 deprecates.
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -286,7 +287,7 @@ def plot_khat(khat: np.ndarray, path: str | os.PathLike, title: Optional[str] = 
         text += f"; {int((~shown).sum())} with constant weights (k̂ = −∞) not drawn"
     ax.set_title(text, fontsize=9)
     ax.set_xlabel("data point")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 # ---------------------------------------------------------------------------------- everything
@@ -328,7 +329,7 @@ def _model_global_dims(model) -> Dict[str, Sequence[str]]:
 
 def _sample_sites(trace: poutine.Trace):
     for name, site in trace.nodes.items():
-        if site["type"] == "sample" and not isinstance(site["fn"], _Subsample):
+        if site["type"] == "sample" and not site_is_subsample(site):
             yield name, site
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from pyrodisent.data.arrays import ArrayDataset
-from pyrodisent.plots import _save, plt
+from pyrodisent.plots import save_figure, subplots
 
 
 def _as_images(array: torch.Tensor) -> np.ndarray:
@@ -32,14 +32,14 @@ def plot_reconstructions(model, data: ArrayDataset, path, num_images: int = 8) -
     """Top row: inputs; bottom row: E[x | z = posterior mean]."""
     batch = data.batch(torch.arange(min(num_images, len(data)), device=data.x.device)).to(model.device)
     originals, reconstructions = _as_images(batch.x), _as_images(model.reconstruct(batch))
-    fig, axes = plt.subplots(2, len(originals), figsize=(1.3 * len(originals), 2.8), squeeze=False)
+    fig, axes = subplots(2, len(originals), figsize=(1.3 * len(originals), 2.8), squeeze=False)
     for i in range(len(originals)):
         for row, images in enumerate((originals, reconstructions)):
             axes[row, i].imshow(images[i], cmap="gray", vmin=0, vmax=1)
             axes[row, i].axis("off")
     axes[0, 0].set_title("input", fontsize=8, loc="left")
     axes[1, 0].set_title("reconstruction", fontsize=8, loc="left")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 @torch.no_grad()
@@ -52,7 +52,7 @@ def plot_latent_traversals(model, data: ArrayDataset, path, num_steps: int = 9, 
     batch = data.batch(torch.tensor([point], device=data.x.device)).to(model.device)
     base = model.encode(batch)[0]
     values = torch.linspace(-limit, limit, num_steps, device=base.device)
-    fig, axes = plt.subplots(len(order), num_steps, figsize=(1.1 * num_steps, 1.1 * len(order)), squeeze=False)
+    fig, axes = subplots(len(order), num_steps, figsize=(1.1 * num_steps, 1.1 * len(order)), squeeze=False)
     for row, dim in enumerate(order):
         codes = base.repeat(num_steps, 1)
         codes[:, dim] = values
@@ -62,17 +62,17 @@ def plot_latent_traversals(model, data: ArrayDataset, path, num_steps: int = 9, 
             axes[row, col].set_xticks([])
             axes[row, col].set_yticks([])
         axes[row, 0].set_ylabel(f"z{dim}\nKL {kl[dim]:.2f}", fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_kl_per_dimension(model, data: ArrayDataset, path) -> Path:
     kl = kl_per_dimension(model, data)
-    fig, ax = plt.subplots(figsize=(max(4, 0.4 * len(kl)), 3))
+    fig, ax = subplots(figsize=(max(4, 0.4 * len(kl)), 3))
     ax.bar(np.arange(len(kl)), kl)
     ax.set_xlabel("latent dimension")
     ax.set_ylabel("mean KL (nats)")
     ax.set_xticks(np.arange(len(kl)))
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_imputed_sequences(complete: np.ndarray, observed_mask: np.ndarray, imputations: dict, path,
@@ -82,7 +82,7 @@ def plot_imputed_sequences(complete: np.ndarray, observed_mask: np.ndarray, impu
     num_sequences = min(num_sequences, len(complete))
     num_frames = min(max_frames, complete.shape[1])
     rows = [("original", complete), ("observed", None), *imputations.items()]
-    fig, axes = plt.subplots(num_sequences * len(rows), num_frames, squeeze=False,
+    fig, axes = subplots(num_sequences * len(rows), num_frames, squeeze=False,
                              figsize=(0.9 * num_frames, 0.9 * num_sequences * len(rows)))
     for n in range(num_sequences):
         for r, (name, frames) in enumerate(rows):
@@ -103,4 +103,4 @@ def plot_imputed_sequences(complete: np.ndarray, observed_mask: np.ndarray, impu
                                     va="center")
     for t in range(num_frames):
         axes[0, t].set_title(f"t={t}", fontsize=7)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -1,22 +1,31 @@
-"""Pictures written to run directories (matplotlib, Agg backend: no display needed)."""
+"""Pictures written to run directories.
+
+Figures are built with matplotlib's object API (:class:`matplotlib.figure.Figure`), not pyplot: no
+backend is chosen, switched or needed (importing pyrodisent leaves the user's backend alone, and the
+PNGs render without a display), and no figure is left open in pyplot's list.
+"""
 from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import numpy as np
+from matplotlib.figure import Figure
 
 
-def _save(fig, path) -> Path:
+def subplots(nrows: int = 1, ncols: int = 1, figsize: Optional[Tuple[float, float]] = None,
+             **subplot_kw) -> Tuple[Figure, object]:
+    """A figure outside pyplot and its axes, as ``subplots(nrows, ncols, figsize=…, **subplot_kw)``."""
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(nrows, ncols, **subplot_kw)
+
+
+def save_figure(fig: Figure, path) -> Path:
+    """Write ``fig`` as PNG (the format follows the suffix) at 110 dpi, creating the folder."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
     return path
 
 
@@ -26,7 +35,7 @@ def plot_training_log(csv_path, png_path) -> Path:
     epochs = [int(r["epoch"]) for r in rows]
     skip = {"epoch", "step", "lr", "seconds"}
     columns = [c for c in rows[0] if c not in skip] if rows else []
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    fig, axes = subplots(1, 2, figsize=(10, 3.5))
     for column in columns:
         axes[0].plot(epochs, [float(r[column]) for r in rows], label=column)
     axes[0].set_xlabel("epoch")
@@ -37,7 +46,7 @@ def plot_training_log(csv_path, png_path) -> Path:
     axes[1].set_yscale("log")
     axes[1].set_xlabel("epoch")
     axes[1].set_title("learning rate")
-    return _save(fig, png_path)
+    return save_figure(fig, png_path)
 
 
 def plot_matched_latents(z_true: np.ndarray, z_est: np.ndarray, png_path, max_points: int = 2000,
@@ -49,14 +58,14 @@ def plot_matched_latents(z_true: np.ndarray, z_est: np.ndarray, png_path, max_po
     signed = np.sign(np.corrcoef(z_true.T, z_est.T)[: z_true.shape[1], z_true.shape[1]:][rows, cols])
     rng = np.random.default_rng(0)
     idx = rng.choice(len(z_true), size=min(max_points, len(z_true)), replace=False)
-    fig, axes = plt.subplots(1, len(rows), figsize=(2.6 * len(rows), 2.6), squeeze=False)
+    fig, axes = subplots(1, len(rows), figsize=(2.6 * len(rows), 2.6), squeeze=False)
     for ax, r, c, rho, s in zip(axes[0], rows, cols, corr, signed):
         ax.scatter(z_true[idx, r], s * z_est[idx, c], s=2, alpha=0.4)
         ax.set_title(f"{names[r] if names else f's{r}'} ↔ z{c}: |r|={rho:.2f}", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
     del correlation_matrix
-    return _save(fig, png_path)
+    return save_figure(fig, png_path)
 
 
 def plot_target_matrices(true_targets: np.ndarray, predicted_probability: np.ndarray, png_path,
@@ -66,7 +75,7 @@ def plot_target_matrices(true_targets: np.ndarray, predicted_probability: np.nda
     :param true_targets: (A, d) booleans. :param predicted_probability: (A, d) in [0, 1], columns already
         aligned with the true factors (see :func:`pyrodisent.metrics.aligned_targets`).
     """
-    fig, axes = plt.subplots(1, 2, figsize=(8, 6), sharey=True)
+    fig, axes = subplots(1, 2, figsize=(8, 6), sharey=True)
     for ax, matrix, name in zip(axes, (true_targets, predicted_probability), ("true", "inferred q(γ = 1)")):
         image = ax.imshow(np.asarray(matrix, dtype=float), aspect="auto", cmap="Greys", vmin=0, vmax=1,
                           interpolation="nearest")
@@ -75,4 +84,4 @@ def plot_target_matrices(true_targets: np.ndarray, predicted_probability: np.nda
     axes[0].set_ylabel("action")
     fig.colorbar(image, ax=axes, fraction=0.03)
     fig.suptitle(title)
-    return _save(fig, png_path)
+    return save_figure(fig, png_path)

@@ -1,12 +1,15 @@
-"""Every module imports on its own, and the package's import graph has no cycle.
+"""Every module imports on its own, without a cycle, a private dependency module, or a backend switch.
 
 A cycle between modules (``pyrodisent.graphs → pyrodisent.data.ground_truth → pyrodisent/data/__init__ →
 pyrodisent.data.graphs → pyrodisent.graphs`` was one) works or fails depending on which module a user
 imports first, so it is checked two ways: each module imported first, in a clean interpreter state, and
-the static graph of module-level imports.
+the static graph of module-level imports. Importing must not choose matplotlib's backend (the user's
+choice stands), and no module-level import reaches into scikit-learn's or Pyro's private modules
+(a release that moves them must not break ``import pyrodisent``).
 """
 import ast
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -146,12 +149,17 @@ def test_module_level_imports_have_no_cycle():
     assert cycle is None, "import cycle: " + " → ".join(cycle or [])
 
 
-def test_every_module_imports_first(tmp_path):
+def test_every_module_imports_first_and_leaves_the_matplotlib_backend_alone(tmp_path):
     """Each module imported as the first pyrodisent module of the interpreter (third-party libraries,
-    which cannot take part in a cycle of ours, stay loaded between modules to keep this fast)."""
+    which cannot take part in a cycle of ours, stay loaded between modules to keep this fast), after the
+    user chose the "svg" backend; no import may call ``matplotlib.use`` or change the backend."""
     names = sorted(_modules())
     script = (
         "import importlib, json, sys, traceback\n"
+        "import matplotlib\n"
+        "matplotlib.use('svg')\n"
+        "calls = []\n"
+        "matplotlib.use = lambda *args, **kwargs: calls.append(repr(args))\n"
         "failures = {}\n"
         f"for name in {names!r}:\n"
         "    for loaded in [m for m in sys.modules if m == 'pyrodisent' or m.startswith('pyrodisent.')]:\n"
@@ -160,11 +168,50 @@ def test_every_module_imports_first(tmp_path):
         "        importlib.import_module(name)\n"
         "    except BaseException:\n"
         "        failures[name] = traceback.format_exc(limit=-3)\n"
+        "    if calls or matplotlib.get_backend() != 'svg':\n"
+        "        failures[name] = f'matplotlib.use{calls}, backend now {matplotlib.get_backend()!r}'\n"
+        "        calls.clear()\n"
+        "        matplotlib.rcParams['backend'] = 'svg'\n"
         "print(json.dumps(failures))\n"
     )
-    # From an empty folder, so the installed package (not the tests folder) is what is imported.
+    # From an empty folder, so the installed package (not the tests folder) is what is imported; without
+    # MPLBACKEND, so the backend is the one the script chose.
+    environment = {key: value for key, value in os.environ.items() if key != "MPLBACKEND"}
     result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True,
-                            timeout=300)
+                            timeout=300, env=environment)
     assert result.returncode == 0, result.stderr
     failures = json.loads(result.stdout.strip().splitlines()[-1])
     assert not failures, "\n".join(f"{name}:\n{error}" for name, error in failures.items())
+
+
+#: dependencies whose private modules pyrodisent must not import when it is imported.
+GUARDED_DEPENDENCIES = ("sklearn", "pyro")
+
+
+def _private_imports(modules: Dict[str, Path]) -> List[str]:
+    """``module: import`` for each module-level import of a private name of a guarded dependency."""
+    found = []
+    for name, path in modules.items():
+        for node in _module_level_imports(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                imported = [alias.name for alias in node.names]
+            elif node.level == 0 and node.module:
+                imported = [f"{node.module}.{alias.name}" for alias in node.names]
+            else:
+                continue
+            for dotted in imported:
+                parts = dotted.split(".")
+                if parts[0] in GUARDED_DEPENDENCIES and any(part.startswith("_") for part in parts[1:]):
+                    found.append(f"{name}: {dotted}")
+    return found
+
+
+def test_no_module_level_import_of_a_private_dependency_module(tmp_path):
+    assert not _private_imports(_modules())
+    # The check sees one (the old diagnostics import), and ignores one made inside a function.
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "__init__.py").write_text(
+        "from pyro.poutine.subsample_messenger import _Subsample\n"
+        "def losses():\n    from sklearn._loss.loss import HalfBinomialLoss\n")
+    assert _private_imports({"p": tmp_path / "p" / "__init__.py"}) == [
+        "p: pyro.poutine.subsample_messenger._Subsample"]
