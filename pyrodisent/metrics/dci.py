@@ -16,17 +16,27 @@ one, so w_j = 1/F and completeness is the plain mean over factors.
 """
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Dict, Optional, Tuple
 
 import numpy as np
 import scipy.stats
+from joblib import effective_n_jobs
+from sklearn.ensemble import GradientBoostingClassifier
 
 from pyrodisent.metrics._discretize import check_train_test, check_varying_factors
-from pyrodisent.metrics.gradient_boosting import boosting_executor, fit_gradient_boosting
+from pyrodisent.metrics.gradient_boosting import boosting_executor, fit_gradient_boosting, loop_unavailable_reason
 
 #: added to every importance before taking entropies, as in disentanglement_lib (avoids log 0).
 IMPORTANCE_EPSILON = 1e-11
+#: ways to fit the classifiers: the threaded boosting loop, the public classifier, or the loop where
+#: it was verified on the installed scikit-learn and the classifier elsewhere.
+BOOSTING_LOOP = "loop"
+BOOSTING_CLASSIFIER = "classifier"
+BOOSTING_AUTO = "auto"
+
+logger = logging.getLogger(__name__)
 
 
 def dci(
@@ -36,6 +46,7 @@ def dci(
     factors_test: np.ndarray,
     n_jobs: Optional[int] = -1,
     random_state: Optional[int] = 0,
+    boosting: str = BOOSTING_AUTO,
 ) -> Dict[str, float]:
     """DCI scores from one gradient-boosted tree classifier per factor.
 
@@ -46,8 +57,15 @@ def dci(
     importances. disentanglement_lib leaves it to numpy's global generator, so its DCI can differ
     between runs on the same data; here every classifier gets ``random_state`` and the result is
     reproducible, and equal to fitting ``GradientBoostingClassifier(random_state=random_state)`` for
-    each factor one after the other. The trees of a boosting stage (one per class) are independent and
-    are grown in parallel threads (:mod:`pyrodisent.metrics.gradient_boosting`), which changes no value.
+    each factor one after the other. Two ways compute these same values (``boosting``):
+
+    * ``"loop"``: the boosting loop of :mod:`pyrodisent.metrics.gradient_boosting`, whose trees of one
+      stage (one per class, independent) grow in parallel threads. It mirrors scikit-learn internals,
+      so it is used only on the scikit-learn releases it was verified on;
+    * ``"classifier"``: the public ``GradientBoostingClassifier``, the factors' classifiers fitted in
+      parallel threads;
+    * ``"auto"`` (default): the loop where :func:`dci_boosting` says it is verified, the classifier
+      elsewhere (logged at INFO level by ``pyrodisent.metrics.dci``, with the reason).
 
     :param codes_train: ``(N, K)`` training codes (disentanglement_lib: N = 10,000).
     :param factors_train: ``(N, F)`` integer factor classes of the training codes.
@@ -57,6 +75,8 @@ def dci(
         the other).
     :param random_state: seed of every classifier; ``None`` leaves the tie-breaking to numpy's global
         generator, as disentanglement_lib does (then results are not reproducible).
+    :param boosting: ``"auto"``, ``"loop"`` or ``"classifier"`` (see above); ``"loop"`` is refused
+        where it was not verified.
     :return: ``disentanglement``, ``completeness``, ``informativeness`` (test accuracy, mean over
         factors) and ``informativeness_train`` (training accuracy).
     """
@@ -66,8 +86,9 @@ def dci(
     check_varying_factors(factors_train, "factors_train", "a DCI classifier")
     if random_state is not None and (isinstance(random_state, bool) or not isinstance(random_state, (int, np.integer))):
         raise TypeError(f"random_state must be an int seed or None; got {type(random_state).__name__}")
+    fit = _boosted_fits if _resolve_boosting(boosting) == BOOSTING_LOOP else _classifier_fits
     importance, train_accuracy, test_accuracy = gradient_boosting_importance(
-        codes_train, factors_train, codes_test, factors_test, n_jobs=n_jobs, random_state=random_state
+        codes_train, factors_train, codes_test, factors_test, n_jobs=n_jobs, random_state=random_state, fit=fit
     )
     return {
         "disentanglement": disentanglement(importance),
@@ -77,6 +98,16 @@ def dci(
     }
 
 
+def dci_boosting() -> str:
+    """How :func:`dci` fits its classifiers here by default: ``"loop"`` or ``"classifier"``.
+
+    ``"loop"`` where the installed scikit-learn is one the boosting loop was verified on
+    (:data:`pyrodisent.metrics.gradient_boosting.VERIFIED_SCIKIT_LEARN`), else ``"classifier"``;
+    :func:`pyrodisent.metrics.gradient_boosting.loop_unavailable_reason` says why.
+    """
+    return BOOSTING_LOOP if loop_unavailable_reason() is None else BOOSTING_CLASSIFIER
+
+
 def gradient_boosting_importance(
     codes_train: np.ndarray,
     factors_train: np.ndarray,
@@ -84,31 +115,72 @@ def gradient_boosting_importance(
     factors_test: np.ndarray,
     n_jobs: Optional[int] = -1,
     random_state: Optional[int] = 0,
+    fit=None,
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Importance matrix ``(K, F)`` and per-factor train and test accuracies ``(F,)`` (checked inputs).
 
-    One classifier per factor, all driven at once; their trees share one pool of ``n_jobs`` threads
-    (see :mod:`pyrodisent.metrics.gradient_boosting`), so the cores stay busy until the last tree.
+    :param fit: ``fit(codes_train, factors_train, codes_test, n_jobs, random_state)`` → per factor
+        ``(importance (K,), train predictions (N,), test predictions (M,))``; default: as :func:`dci`'s
+        ``boosting="auto"``.
     """
+    if fit is None:
+        fit = _boosted_fits if _resolve_boosting(BOOSTING_AUTO) == BOOSTING_LOOP else _classifier_fits
+    fits = fit(codes_train, factors_train, codes_test, n_jobs, random_state)
+    importance = np.stack([importance for importance, _, _ in fits], axis=1)
+    train_accuracy = np.array([np.mean(train == factors_train[:, j]) for j, (_, train, _) in enumerate(fits)])
+    test_accuracy = np.array([np.mean(test == factors_test[:, j]) for j, (_, _, test) in enumerate(fits)])
+    return importance, train_accuracy, test_accuracy
+
+
+def _resolve_boosting(boosting: str) -> str:
+    """``boosting`` with ``"auto"`` decided for the installed scikit-learn; ``"loop"`` checked."""
+    if boosting not in (BOOSTING_AUTO, BOOSTING_LOOP, BOOSTING_CLASSIFIER):
+        raise ValueError(f"boosting must be {BOOSTING_AUTO!r}, {BOOSTING_LOOP!r} or {BOOSTING_CLASSIFIER!r}; "
+                         f"got {boosting!r}")
+    if boosting == BOOSTING_CLASSIFIER:
+        return boosting
+    reason = loop_unavailable_reason()
+    if reason is None:
+        return BOOSTING_LOOP
+    if boosting == BOOSTING_LOOP:
+        raise RuntimeError(f"DCI's boosting loop cannot be used: {reason}; use boosting='classifier' or 'auto'")
+    logger.info("DCI fits sklearn.ensemble.GradientBoostingClassifier (same values, slower): %s", reason)
+    return BOOSTING_CLASSIFIER
+
+
+def _boosted_fits(codes_train, factors_train, codes_test, n_jobs, random_state):
+    """One boosting loop per factor, all driven at once; their trees share one pool of ``n_jobs``
+    threads, so the cores stay busy until the last tree."""
     num_factors = factors_train.shape[1]
     trees = boosting_executor(n_jobs)
 
     def fit(j):
-        return fit_gradient_boosting(codes_train, factors_train[:, j], codes_test, random_state, trees)
+        boosted = fit_gradient_boosting(codes_train, factors_train[:, j], codes_test, random_state, trees)
+        return boosted.importance, boosted.train_predictions, boosted.test_predictions
 
     try:
         if trees is None:
-            fits = [fit(j) for j in range(num_factors)]
-        else:
-            with ThreadPoolExecutor(max_workers=num_factors) as drivers:
-                fits = list(drivers.map(fit, range(num_factors)))
+            return [fit(j) for j in range(num_factors)]
+        with ThreadPoolExecutor(max_workers=num_factors) as drivers:
+            return list(drivers.map(fit, range(num_factors)))
     finally:
         if trees is not None:
             trees.shutdown()
-    importance = np.stack([boosted.importance for boosted in fits], axis=1)
-    train_accuracy = np.array([np.mean(b.train_predictions == factors_train[:, j]) for j, b in enumerate(fits)])
-    test_accuracy = np.array([np.mean(b.test_predictions == factors_test[:, j]) for j, b in enumerate(fits)])
-    return importance, train_accuracy, test_accuracy
+
+
+def _classifier_fits(codes_train, factors_train, codes_test, n_jobs, random_state):
+    """``GradientBoostingClassifier(random_state=random_state)`` per factor, factors in parallel threads
+    (its tree builder releases the GIL)."""
+    def fit(j):
+        classifier = GradientBoostingClassifier(random_state=random_state).fit(codes_train, factors_train[:, j])
+        return classifier.feature_importances_, classifier.predict(codes_train), classifier.predict(codes_test)
+
+    num_factors = factors_train.shape[1]
+    workers = min(num_factors, effective_n_jobs(n_jobs) if n_jobs is not None else 1)
+    if workers <= 1:
+        return [fit(j) for j in range(num_factors)]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(fit, range(num_factors)))
 
 
 def disentanglement(importance: np.ndarray) -> float:

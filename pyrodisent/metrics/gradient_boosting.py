@@ -16,25 +16,35 @@ bit, to ``GradientBoostingClassifier(random_state=random_state)`` (tests compare
 The loop also keeps the raw predictions it already has, instead of re-traversing every tree to
 predict the training codes, as the reference's ``predict(x_train)`` does.
 
-The deviance comes from ``sklearn._loss`` (the module the classifier itself uses), which is private,
-and the trees use ``criterion="squared_error"`` as the classifier does from scikit-learn 1.9 on
-(earlier releases used "friedman_mse": the same splits, other rounding); hence ``scikit-learn>=1.9``.
-If a release changes the classifier's arithmetic, ``tests/metrics/test_gradient_boosting.py`` fails
-rather than DCI drifting silently.
+Mirroring the classifier bit for bit rests on scikit-learn internals: the deviance comes from the
+private ``sklearn._loss`` (the module the classifier itself uses), the splitter seeds follow the
+classifier's draws from its generator, and the trees use ``criterion="squared_error"`` as the classifier
+does from scikit-learn 1.9 on (earlier releases used "friedman_mse": the same splits, other rounding).
+So this loop is used only on the releases it was verified on, :data:`VERIFIED_SCIKIT_LEARN`
+(``tests/metrics/test_gradient_boosting.py`` compares it with the classifier there), and the private
+module is imported only when the loop runs: :func:`loop_unavailable_reason` says why it cannot be used
+elsewhere, and :func:`pyrodisent.metrics.dci.dci` then fits the public classifier instead.
 """
 from __future__ import annotations
 
+import re
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 import numpy as np
+import sklearn
 from joblib import effective_n_jobs
 from sklearn import config_context
-from sklearn._loss.loss import HalfBinomialLoss, HalfMultinomialLoss
 from sklearn.dummy import DummyClassifier
 from sklearn.tree import DecisionTreeRegressor
 from sklearn.utils import check_random_state
+
+#: scikit-learn releases on which this loop was verified identical to ``GradientBoostingClassifier``:
+#: from the first (inclusive) up to the second (exclusive), compared by major.minor.
+VERIFIED_SCIKIT_LEARN = ("1.9", "1.10")
+#: the private module the deviance comes from (imported only when the loop runs).
+PRIVATE_LOSS_MODULE = "sklearn._loss.loss"
 
 #: ``GradientBoostingClassifier`` defaults, the ones disentanglement_lib uses.
 NUM_STAGES = 100
@@ -80,7 +90,7 @@ def fit_gradient_boosting(
     rng = check_random_state(random_state)
     labels = labels.astype(np.float64)
     weights = np.ones(num_points)
-    deviance = HalfBinomialLoss() if num_classes == 2 else HalfMultinomialLoss(n_classes=num_classes)
+    deviance = _deviance(num_classes)
 
     # Initial raw predictions: the link of the class frequencies (the classifier's "prior" estimator).
     prior = DummyClassifier(strategy="prior").fit(values, labels, sample_weight=weights)
@@ -120,6 +130,25 @@ def fit_gradient_boosting(
     return BoostedTrees(importance, classes[_decide(raw_train)], classes[_decide(raw_test)])
 
 
+def loop_unavailable_reason(version: Optional[str] = None) -> Optional[str]:
+    """Why :func:`fit_gradient_boosting` cannot stand in for the classifier here; None when it can.
+
+    :param version: a scikit-learn version string (default: the installed one). Outside
+        :data:`VERIFIED_SCIKIT_LEARN`, or when the private deviance module cannot be imported (moved or
+        renamed in a release), the reason says so.
+    """
+    version = sklearn.__version__ if version is None else version
+    low, high = (_major_minor(bound) for bound in VERIFIED_SCIKIT_LEARN)
+    if not low <= _major_minor(version) < high:
+        return (f"scikit-learn {version} is outside the releases the boosting loop was verified on "
+                f"(>={VERIFIED_SCIKIT_LEARN[0]}, <{VERIFIED_SCIKIT_LEARN[1]})")
+    try:
+        _private_losses()
+    except ImportError as error:
+        return f"scikit-learn {version} has no usable {PRIVATE_LOSS_MODULE} ({error})"
+    return None
+
+
 def boosting_executor(n_jobs: Optional[int]) -> Optional[ThreadPoolExecutor]:
     """Threads for the trees (joblib convention: -1 = one per core; 1 or None = none)."""
     workers = effective_n_jobs(n_jobs) if n_jobs is not None else 1
@@ -153,3 +182,23 @@ def _decide(raw: np.ndarray) -> np.ndarray:
     if raw.shape[1] == 1:
         return (raw[:, 0] >= 0).astype(np.intp)
     return np.argmax(raw, axis=1)
+
+
+def _major_minor(version: str) -> Tuple[int, int]:
+    match = re.match(r"(\d+)\.(\d+)", version)
+    if match is None:
+        raise ValueError(f"not a scikit-learn version: {version!r} (expected 'major.minor…')")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _private_losses():
+    """scikit-learn's (private) deviance classes: ``(HalfBinomialLoss, HalfMultinomialLoss)``."""
+    from sklearn._loss.loss import HalfBinomialLoss, HalfMultinomialLoss
+
+    return HalfBinomialLoss, HalfMultinomialLoss
+
+
+def _deviance(num_classes: int):
+    """The classifier's loss object for ``num_classes`` classes (binomial for two)."""
+    binomial, multinomial = _private_losses()
+    return binomial() if num_classes == 2 else multinomial(n_classes=num_classes)

@@ -50,6 +50,8 @@ def downstream_auroc(train_inputs: np.ndarray, train_labels: np.ndarray, test_in
     """AUROC of a logistic regression fit on (flattened) ``train_inputs`` → labels, scored on ``test_inputs``.
 
     :param max_train: fit on at most this many training rows (drawn with ``random_state``).
+    :returns: the AUROC (binary), or the macro mean of the one-vs-rest AUROCs; NaN when a training class
+        is absent from ``test_labels`` (its AUROC is undefined), whatever the scikit-learn release.
     """
     train_inputs = np.asarray(train_inputs, dtype=np.float64).reshape(len(train_inputs), -1)
     test_inputs = np.asarray(test_inputs, dtype=np.float64).reshape(len(test_inputs), -1)
@@ -62,6 +64,8 @@ def downstream_auroc(train_inputs: np.ndarray, train_labels: np.ndarray, test_in
     if max_train is not None and len(train_inputs) > max_train:
         keep = as_generator(random_state).choice(len(train_inputs), max_train, replace=False)
         train_inputs, train_labels = train_inputs[keep], train_labels[keep]
+    if len(np.unique(test_labels)) < len(classes):
+        return float("nan")
     classifier = LogisticRegression(max_iter=1000).fit(train_inputs, train_labels)
     probabilities = classifier.predict_proba(test_inputs)
     if len(classes) == 2:

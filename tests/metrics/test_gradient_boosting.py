@@ -2,7 +2,11 @@ import numpy as np
 import pytest
 from sklearn.ensemble import GradientBoostingClassifier
 
-from pyrodisent.metrics.gradient_boosting import boosting_executor, fit_gradient_boosting
+from pyrodisent.metrics.gradient_boosting import boosting_executor, fit_gradient_boosting, loop_unavailable_reason
+
+# The loop mirrors one scikit-learn release's arithmetic; elsewhere DCI uses the public classifier
+# (tests/metrics/test_dci_boosting.py), and these bit-for-bit comparisons do not apply.
+pytestmark = pytest.mark.skipif(loop_unavailable_reason() is not None, reason=str(loop_unavailable_reason()))
 
 
 def _codes(num_classes, num, seed, duplicate=False):
