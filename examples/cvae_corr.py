@@ -29,15 +29,11 @@ from pyrodisent.graph_evaluation import expected_squared_distance_rows, graph_ev
 from pyrodisent.metrics import clustering_accuracy, ncrr
 from pyrodisent.train import Trainer
 
-# Budget: one run of the tree protocol in about 1–3 minutes on one CPU core, the same for every model.
-# Minibatches as the paper (64 vertices, 256 edges, 256 pairs). Latent size 64: with 16 every model stalled
-# near NCRR 0.69 (PCA to 16 dimensions of x scores 0.70, to 64 0.89). Adam 2e-3 with a cosine decay over
-# 15 epochs; with a constant 1e-3 the VAE caught up with CVAE_ind on the general graph (seed 0: NCRR 0.720
-# against 0.687; seed 1: 0.694 against 0.689 at 15 epochs, 0.731 against 0.736 at 20), while with the
-# decay seed 1 gave 0.625 against 0.687: CVAE_ind's advantage over a VAE is mostly in how fast the
-# encoder learns, and it depends on the budget. CVAE_corr led both by about 0.07 under either.
-# With these defaults, seeds 0–2 (mean ± sd): NCRR on the tree VAE 0.704 ± 0.025, CVAE_ind 0.740 ± 0.011,
-# CVAE_corr 0.814 ± 0.008; on the general graph 0.642 ± 0.020, 0.687 ± 0.001, 0.771 ± 0.005; 25–90 s a run.
+# One budget for every model. Minibatches as the paper (64 vertices, 256 edges, 256 pairs). Latent size
+# 64: with 16 every model stalls (PCA of x to 16 dimensions already ranks links about as well). Adam 2e-3
+# with a cosine decay over 15 epochs; CVAE_ind's advantage over a VAE is mostly in how fast the encoder
+# learns, so it depends on the budget, while CVAE_corr leads both under either schedule. Figures: README,
+# "Results".
 DEFAULTS = dict(epochs=15, batch_size=64, edge_batch_size=256, pair_batch_size=256, lr=2e-3, lr_schedule="cosine",
                 latent_dim=64, hidden=[256])
 

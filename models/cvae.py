@@ -40,12 +40,11 @@ alone — that is how encoding and per-point evaluation work — but training on
 
 g here is α_k exp(−β_k ‖A(μ(x_i) − μ(x_j))‖²): a Gaussian kernel on a learned linear map of the guide's
 means, symmetric by construction and cheap on all candidate pairs (link prediction ranks every vertex
-against every other). The official code averages an MLP of (x_i, x_j) and of (x_j, x_i) instead. Measured
-on the tree protocol (K = 64, 8 epochs, Adam 1e-3): a bilinear form of an MLP embedding of x learned
-c ≈ 0 everywhere (NCRR 0.59); a Gaussian kernel on such an embedding learned c ≈ 0.2 on edges and ≈ 0 on
-random pairs but ranked held-out links worse (0.50): trained against easy random negatives it is a
-coarse metric whose noise swamps the fine ranking. On the means (this class) it reached 0.78, because the
-same two terms then shape the means themselves: edges close, random pairs far apart.
+against every other). The official code averages an MLP of (x_i, x_j) and of (x_j, x_i) instead. On the
+tree protocol a bilinear form of an MLP embedding of x learned no correlation at all, and a Gaussian kernel
+on such an embedding, trained against easy random negatives, became a coarse metric whose noise swamped
+the fine ranking of held-out links; on the guide's means (this class) it ranks them far better, because
+the same two terms then shape the means themselves: edges close, random pairs far apart (README, "Results").
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """dSprites (Matthey et al. 2017): the real ``.npz`` file, and a procedural renderer of the same grid.
 
-Facts (../shared/REFERENCE.md §1.3): 737280 binary 64×64 images, one per point of the grid
+Facts (Matthey et al., dSprites data set, 2017): 737280 binary 64×64 images, one per point of the grid
 color (1) × shape (square, ellipse, heart; 3) × scale (0.5–1.0; 6) × orientation ([0, 2π]; 40) ×
 posX ([0, 1]; 32) × posY ([0, 1]; 32), stored row-major (posY fastest). As in disentanglement_lib,
 the constant color factor is dropped: the factors here are the other five, in that order.

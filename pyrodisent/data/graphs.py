@@ -1,7 +1,7 @@
 """Data whose points are vertices of a graph: graph minibatches and the correlated-VAE data sets.
 
 Correlated VAEs (Tang et al., ICML 2019) train on three minibatches at once — vertices, edges, and
-random non-edge pairs — each term scaled to the whole graph (REFERENCE.md §1.6, §2):
+random non-edge pairs — each term scaled to the whole graph (Tang et al. 2019):
 
 - :class:`GraphBatch` is a :class:`~pyrodisent.data.Batch` of vertices (x, index, …: the data plate)
   that also carries a uniform minibatch of the graph's edges (ids, the observations at both ends, the
@@ -241,7 +241,7 @@ class _LinkPredictionProtocol:
 
 @dataclass(frozen=True)
 class CorrelatedTreeSimulation(_LinkPredictionProtocol):
-    """The synthetic protocol of Tang et al. (2019, §4.2.2; REFERENCE.md §1.6) and a general-graph variant.
+    """The synthetic protocol of Tang et al. (2019, §4.2.2) and a general-graph variant.
 
     - a random recursive tree of ``num_vertices`` vertices (vertex i attaches to a uniform earlier one);
     - latents along the tree: z_root ~ N(0, I), child = τ · parent + √(1 − τ²) ε, dimension ``latent_dim``

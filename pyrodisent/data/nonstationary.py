@@ -1,6 +1,6 @@
 """Nonstationary sources mixed by a random MLP: the iVAE simulation (Khemakhem et al., AISTATS 2020).
 
-Generative process (../shared/REFERENCE.md §1.1):
+Generative process (Khemakhem et al. 2020, simulated-data experiments, and the official code's generator):
 
 - M segments of L points; u = segment label (one-hot over M).
 - Sources s ∈ R^d, independent given u: s_j = m_{u,j} + λ_{u,j} · ε with λ ~ U(0.5, 3) per segment and

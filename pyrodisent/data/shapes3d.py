@@ -1,6 +1,6 @@
 """3dshapes (Burgess & Kim 2018) read lazily from ``3dshapes.h5``.
 
-Facts (../shared/REFERENCE.md §1.4): dataset ``images`` (480000, 64, 64, 3) uint8 and ``labels``
+Facts (Burgess & Kim, 3D Shapes data set, 2018): dataset ``images`` (480000, 64, 64, 3) uint8 and ``labels``
 (480000, 6) float64; factors floor_hue 10, wall_hue 10, object_hue 10, scale 8, shape 4,
 orientation 15, stored row-major (orientation fastest). The set is 5.9 GB as uint8 and 23.6 GB as
 float32, so nothing here reads it whole: minibatches read only their rows, as uint8, and convert

@@ -1,4 +1,4 @@
-"""Sparse mechanism shift simulation of sVAE+ (Lopez et al., CLeaR 2023, §5.1; ../shared/REFERENCE.md §1.2).
+"""Sparse mechanism shift simulation of sVAE+ (Lopez et al., CLeaR 2023, §5.1).
 
 - A actions (perturbations) × C cells each; d latents; G genes.
 - Each action a targets 1–3 latents (drawn with replacement, so duplicates merge); each target's shift

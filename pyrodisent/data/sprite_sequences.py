@@ -1,6 +1,6 @@
 """Sequences of moving sprites with pixels missing not at random: the Healing-MNIST protocol on sprites.
 
-Healing MNIST (Fortuin et al. 2020; ../shared/REFERENCE.md §1.7) is T = 10 frames of a digit rotated
+Healing MNIST (Fortuin et al., AISTATS 2020) is T = 10 frames of a digit rotated
 by a random walk, with pixels missing not at random. Here the digit is a dSprites sprite rendered
 with :func:`pyrodisent.data.dsprites.render_sprites` (no file needed):
 
