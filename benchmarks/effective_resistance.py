@@ -1,13 +1,13 @@
 """Effective resistances on a 10,000-vertex graph: the Spielman–Srivastava projection against exact values.
 
-    python benchmarks/effective_resistance.py                       # 10,000 vertices, ~1–2 minutes
+    python benchmarks/effective_resistance.py                       # 10,000 vertices (minutes)
     python benchmarks/effective_resistance.py --num-vertices 2000   # quick look
 
 Graphs (seed 0): ``general`` — the correlated-VAE general-graph variant (random recursive tree plus 20%
 extra edges to grandparents, as ``CorrelatedTreeSimulation(graph="general")``); ``random`` — the tree plus
 10% uniformly random extra edges (long cycles through an expander-like core: more fill-in for sparse LU,
-so exact resistances cost far more; with as many random edges as vertices the exact computation took
-over 3 minutes before it was stopped).
+so exact resistances cost far more, and with as many random edges as vertices the exact computation is
+out of reach).
 
 Exact: sparse LU (scipy ``splu``) of the Laplacian grounded at one vertex, solved for every edge's
 incidence vector (O(E) solves). Checked against the dense pseudo-inverse formula L⁺_ii + L⁺_jj − 2L⁺_ij

@@ -1,6 +1,6 @@
 """Time the disentanglement metrics suite, and DCI against a serial disentanglement_lib-style loop.
 
-    python benchmarks/metrics_speed.py                    # 10,000 codes (the study's size): ~7 minutes
+    python benchmarks/metrics_speed.py                    # 10,000 codes (the study's size; minutes)
     python benchmarks/metrics_speed.py --num-points 2000  # quick look
     python benchmarks/metrics_speed.py --dci-only --repeats 3 --num-points 3000  # DCI timing only
 

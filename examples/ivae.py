@@ -42,8 +42,7 @@ def build_parser():
                         help="guide covariance (all models, so that the comparison is like for like)")
     parser.add_argument("--num-threads", type=positive_int, default=1,
                         help="CPU threads for torch: these 100-unit MLPs gain nothing from more, and on a shared "
-                             "machine extra threads stall (a seed-1 run took 141 s with 2 threads beside another job, "
-                             "about 40 s with 1)")
+                             "machine extra threads stall")
     parser.add_argument("--objective", choices=["elbo", "official", "anneal"], default="elbo",
                         help="elbo: the plain ELBO (Eq. 8); official: the official code's weighted decomposition "
                              "(a, b, c, d) = (100, 1, 0, 10) (diagonal guide only: with c = 0 and a full-covariance "

@@ -20,7 +20,8 @@ images/s on a row-chunked file), so :class:`Shapes3D` reads rows itself where th
 
 Rows are read in sorted order and scattered back to the requested order. Before reading a window
 of rows, all their byte ranges are announced with ``posix_fadvise(WILLNEED)``, so the disk serves
-them in parallel: from a cold cache that is ≈ 5× faster than one blocking read after another.
+them in parallel: from a cold cache that is several times faster than one blocking read after another
+(``benchmarks/shapes3d_loader.py``).
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ DCI (disentanglement_lib) fits ``GradientBoostingClassifier()`` with its default
 deviance, 100 stages, learning rate 0.1, depth-3 least-squares trees) once per factor, one factor after
 the other. With C classes a stage grows C trees, one per class, on the negative gradients ``y_k - p_k``
 of the *same* raw predictions (Friedman 2001, Algorithm 6): the C trees of a stage are independent.
-scikit-learn grows them one after the other on one core, and 86% of its time is spent inside its tree
+scikit-learn grows them one after the other on one core, and most of its time is spent inside its tree
 builder, which releases the GIL.
 
 :func:`fit_gradient_boosting` runs the same boosting loop, but hands the trees of a stage to a thread
