@@ -2,10 +2,13 @@
 
 Objective (Eq. 2):  ELBO − γ · TC(q(z)),  TC = KL(q(z) ‖ Π_j q(z_j)) ≈ E_q(z)[log D(z) / (1 − D(z))],
 
-where the discriminator D tells samples of q(z) from samples of Π_j q(z_j) — the latter made by
-permuting each dimension across the minibatch (Alg. 2). D is trained alongside SVI with its own
-optimizer after every step (``after_step``), with the cross-entropy of Alg. 1; the VAE sees its logit
-difference as the penalty. D's parameters are not trained by the VAE loss. The prior is N(0, I).
+where the discriminator D tells samples of q(z) from samples of Π_j q(z_j). D is trained by its own
+Adam (betas 0.5, 0.9), one step after every SVI step (Alg. 2): with the cross-entropy of telling
+codes z ~ q(z | x) of the minibatch B (class 0) from codes of a *second* minibatch B' — x' ~ p_data drawn
+independently of B — whose dimensions are each permuted across B' (class 1). It is an auxiliary
+objective of the trainer (:meth:`auxiliary_objectives`), which leaves D's parameters out of the VAE's
+optimizer and checkpoints and resumes D's optimizer. The VAE sees D's logit difference as the
+penalty. The prior is N(0, I).
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from typing import Sequence
 import torch
 from torch.nn.functional import cross_entropy
 
+from pyrodisent.auxiliary import AuxiliaryObjective
 from pyrodisent.infer import PenalizedELBO
 from pyrodisent.infer.traces import data_plate_size
 from pyrodisent.model import LATENT_SITE, LatentVariableModel
@@ -35,15 +39,12 @@ class FactorVAE(LatentVariableModel):
     def __init__(self, *args, gamma: float = 10.0, discriminator_hidden: Sequence[int] = (1000,) * 5,
                  discriminator_lr: float = 1e-4, **kwargs):
         super().__init__(*args, **kwargs)
+        if discriminator_lr <= 0:
+            raise ValueError(f"discriminator_lr must be positive, got {discriminator_lr}")
         self.gamma = float(gamma)
+        self.discriminator_lr = float(discriminator_lr)
         self.discriminator = build_network("mlp", (self.latent_dim,), (2,), hidden=tuple(discriminator_hidden),
                                            activation_name="leaky_relu")
-        self.discriminator_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=discriminator_lr,
-                                                        betas=(0.5, 0.9))
-
-    def parameter_groups(self, lr: float) -> list:
-        own = {id(p) for p in self.discriminator.parameters()}
-        return [{"params": [p for p in self.parameters() if id(p) not in own], "lr": lr}]
 
     def total_correlation_penalty(self, model_trace, guide_trace) -> torch.Tensor:
         z = guide_trace.nodes[LATENT_SITE]["value"]
@@ -54,21 +55,17 @@ class FactorVAE(LatentVariableModel):
     def training_objective(self, num_particles: int = 1):
         return PenalizedELBO(self.total_correlation_penalty, num_particles)
 
-    def after_step(self, batch) -> None:
-        """One discriminator step: class 0 for z ~ q(z), class 1 for dimension-permuted codes."""
+    def auxiliary_objectives(self):
+        return [AuxiliaryObjective("discriminator", self.discriminator.parameters(), self.discriminator_loss,
+                                   second_batch=True, lr=self.discriminator_lr, betas=(0.5, 0.9))]
+
+    def discriminator_loss(self, batch, second_batch) -> torch.Tensor:
+        """Alg. 2's loss of D: −½ (mean_B log D(z) + mean_B' log(1 − D(perm(z')))), z ~ q(z|x) for x in B,
+        z' ~ q(z|x') for x' in the independent second minibatch B', each dimension of z' permuted across B'."""
         with torch.no_grad():
             z = self.posterior(batch).sample()
-            permuted = permute_dimensions(z)
+            permuted = permute_dimensions(self.posterior(second_batch).sample())
         logits = self.discriminator(torch.cat([z, permuted]))
-        labels = torch.cat([torch.zeros(len(z)), torch.ones(len(z))]).long().to(z.device)
-        loss = cross_entropy(logits, labels)
-        self.discriminator_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.discriminator_optimizer.step()
-
-    # the discriminator's optimizer state travels with the model's state_dict (exact resume)
-    def get_extra_state(self):
-        return {"discriminator_optimizer": self.discriminator_optimizer.state_dict()}
-
-    def set_extra_state(self, state):
-        self.discriminator_optimizer.load_state_dict(state["discriminator_optimizer"])
+        real, fake = logits[: len(z)], logits[len(z):]
+        return 0.5 * (cross_entropy(real, real.new_zeros(len(real), dtype=torch.long))
+                      + cross_entropy(fake, fake.new_ones(len(fake), dtype=torch.long)))

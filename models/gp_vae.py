@@ -69,6 +69,11 @@ class GPVAE(LatentVariableModel):
     def num_frames(self) -> int:
         return self.observation_shape[0]
 
+    @property
+    def latent_event_shape(self):
+        """One sequence's latents: a path over the T frames for each of the k channels, (k, T)."""
+        return (self.latent_dim, self.num_frames)
+
     def build_encoder(self, name: str, args: Dict[str, Any]) -> nn.Module:
         """Per frame t and channel j: m_j(t), the raw diagonal and the raw superdiagonal of B_j — (T, 3k)."""
         return build_network("temporal_conv_encoder", self.observation_shape, (self.num_frames, 3 * self.latent_dim),

@@ -42,14 +42,13 @@ class MeanShiftVAE(LatentVariableModel):
     :param num_actions: A, the number of actions (training and held-out); the batch carries
         ``batch["action"]`` (long, shape (B,)).
     :param shift_prior_scale: σ_μ.
-    :param global_lr_factor: learning-rate multiplier for the per-action variational parameters, which
-        get one gradient per step (the networks get one per cell).
+    :param global_lr_factor: learning-rate multiplier for the per-action variational parameters
+        (:meth:`global_parameters`), which get one gradient per step (the networks get one per cell).
     """
 
     def __init__(self, *args, num_actions: int, shift_prior_scale: float = 10.0, global_lr_factor: float = 10.0,
                  **kwargs):
-        super().__init__(*args, **kwargs)
-        self.global_lr_factor = float(global_lr_factor)
+        super().__init__(*args, global_lr_factor=global_lr_factor, **kwargs)
         if num_actions < 1:
             raise ValueError(f"num_actions must be ≥ 1, got {num_actions}")
         self.num_actions = int(num_actions)
@@ -61,11 +60,6 @@ class MeanShiftVAE(LatentVariableModel):
     def global_parameters(self) -> list:
         """The variational parameters of the per-action global sites."""
         return [self.shift_loc, self.shift_raw_scale]
-
-    def parameter_groups(self, lr: float) -> list:
-        global_ids = {id(p) for p in self.global_parameters()}
-        local = [p for p in self.parameters() if id(p) not in global_ids]
-        return [{"params": local, "lr": lr}, {"params": self.global_parameters(), "lr": lr * self.global_lr_factor}]
 
     def global_site_dims(self) -> Dict[str, list]:
         return {name: ["action", "latent"] for name in ("shift", "mask", "mask_probability")}

@@ -2,9 +2,12 @@
 
 Write a generative hypothesis — a prior over latents — as a Pyro program by subclassing
 :class:`LatentVariableModel`; train it with :class:`Trainer`; score it with :mod:`pyrodisent.metrics`;
-diagnose its posterior with :mod:`pyrodisent.diagnostics`.
+diagnose its posterior with :mod:`pyrodisent.diagnostics`. Seed where the model is built —
+``set_seed(seed)`` before constructing it, or ``MODELS.build(name, seed=seed, ...)`` — since its
+networks draw their initial weights then; ``Trainer(seed=...)`` seeds the randomness of training.
 """
 from pyrodisent.data import ArrayDataset, Batch, GroundTruthData
+from pyrodisent.device import set_seed
 from pyrodisent.model import LatentVariableModel
 from pyrodisent.registry import DATASETS, LIKELIHOODS, MODELS, NETWORKS
 from pyrodisent.train import Trainer, TrainingResult
@@ -12,4 +15,4 @@ from pyrodisent.train import Trainer, TrainingResult
 __version__ = "0.1.0"
 
 __all__ = ["ArrayDataset", "Batch", "GroundTruthData", "LatentVariableModel", "Trainer", "TrainingResult",
-           "MODELS", "NETWORKS", "LIKELIHOODS", "DATASETS", "__version__"]
+           "MODELS", "NETWORKS", "LIKELIHOODS", "DATASETS", "set_seed", "__version__"]

@@ -1,4 +1,9 @@
-"""Evaluate a trained model through the methods every model has: encode, ELBO, importance weights."""
+"""Evaluate a trained model through the methods every model has: encode, ELBO, importance weights.
+
+Every bound reported here is the plain, untempered one — β = 1, no KL warm-up, likelihood weight
+λ = 1 — whatever weights the model was trained with, so :func:`evidence_lower_bound` and
+:func:`importance_weighted_bounds` estimate the same ELBO and can be compared across models.
+"""
 from __future__ import annotations
 
 from typing import Optional, Tuple
@@ -10,7 +15,7 @@ import torch
 from pyrodisent.data.arrays import ArrayDataset
 from pyrodisent.data.batch import Batch
 from pyrodisent.infer.elbo import MeanFieldELBO
-from pyrodisent.model import LatentVariableModel, unit_kl_scale, log_mean_exp
+from pyrodisent.model import LatentVariableModel, log_mean_exp, plain_elbo_weights
 
 
 def _batches(data: ArrayDataset, batch_size: int, device: torch.device):
@@ -33,7 +38,7 @@ def encode(model: LatentVariableModel, data: ArrayDataset, batch_size: int = 204
 @torch.no_grad()
 def evidence_lower_bound(model: LatentVariableModel, data: ArrayDataset, batch_size: int = 2048,
                          num_particles: int = 1, seed: Optional[int] = None) -> float:
-    """The ELBO per data point (β = 1, no warm-up): an unbiased estimate for the whole set.
+    """The plain ELBO per data point (β = 1, no warm-up, λ = 1): an unbiased estimate for the whole set.
 
     Each minibatch's loss estimates the full-data ELBO (the data plate scales by N/B); the average over
     the minibatches, divided by N, is the per-point ELBO.
@@ -43,7 +48,7 @@ def evidence_lower_bound(model: LatentVariableModel, data: ArrayDataset, batch_s
     model.eval()
     objective = MeanFieldELBO(num_particles)
     losses = []
-    with unit_kl_scale(model):
+    with plain_elbo_weights(model):
         for batch in _batches(data, batch_size, model.device):
             loss, _ = objective(model.model, model.guide, batch)
             losses.append(float(loss))
@@ -55,7 +60,7 @@ def importance_weighted_bounds(model: LatentVariableModel, data: ArrayDataset, n
                                batch_size: Optional[int] = None, seed: Optional[int] = None) -> Tuple[float, float]:
     """``(elbo, iwae)`` per data point, averaged over the set, from S importance weights per point.
 
-    log w_s = log p(x, z_s | globals) − log q(z_s | x) with the global sites fixed
+    log w_s = log p(x, z_s | globals) − log q(z_s | x), unweighted (β = 1, λ = 1), with the global sites fixed
     (:meth:`~pyrodisent.model.LatentVariableModel.fixed_globals_trace`); ELBO = mean_s log w_s, IWAE = log (1/S) Σ_s w_s (Burda et al. 2016).
     ``batch_size`` points are evaluated at once (default: S·B ≈ 2¹⁷ rows).
     """

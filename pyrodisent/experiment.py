@@ -68,11 +68,10 @@ def run_config(args: argparse.Namespace, **extra: Any) -> Dict[str, Any]:
 
 
 def build_model(args: argparse.Namespace, name: str, **arguments: Any):
-    """``MODELS.build(name, **arguments)`` with the initial weights drawn under ``--seed``."""
+    """``MODELS.build(name, seed=args.seed, **arguments)``: the initial weights drawn under ``--seed``."""
     from pyrodisent.registry import MODELS
 
-    set_seed(args.seed)
-    return MODELS.build(name, **arguments)
+    return MODELS.build(name, seed=args.seed, **arguments)
 
 
 def open_run(args: argparse.Namespace, config: Mapping[str, Any]) -> RunDirectory:

@@ -14,7 +14,7 @@ import torch
 from pyrodisent.data.graphs import GraphDataset
 from pyrodisent.infer.elbo import MeanFieldELBO
 from pyrodisent.metrics.ncrr import DistanceRows
-from pyrodisent.model import LatentVariableModel, unit_kl_scale
+from pyrodisent.model import LatentVariableModel, plain_elbo_weights
 
 
 @torch.no_grad()
@@ -29,7 +29,7 @@ def graph_evidence_lower_bound(model: LatentVariableModel, data: GraphDataset, n
         pyro.set_rng_seed(seed)
     model.eval()
     batch = data.full_batch().to(model.device)
-    with unit_kl_scale(model):
+    with plain_elbo_weights(model):
         loss, _ = MeanFieldELBO(num_particles)(model.model, model.guide, batch)
     return -float(loss) / len(data)
 

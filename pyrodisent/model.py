@@ -15,14 +15,26 @@ variational families) or :meth:`posterior` (a richer guide). Everything else —
 through ``poutine.scale`` on the latent site in both model and guide, devices, encoding for
 evaluation, per-datapoint importance weights for IWAE bounds and PSIS k̂ — is inherited.
 
-All learnable state (networks, variational parameters of global sites, prior parameters) is
-``nn.Module`` state, so ``state_dict`` checkpoints a model completely and ``.to(device)`` moves it.
+Learnable state is ``nn.Module`` state (networks, variational parameters of global sites, prior
+parameters), so ``state_dict`` checkpoints it and ``.to(device)`` moves it — or Pyro's: a
+``pyro.param`` or a Pyro AutoGuide (e.g. ``AutoNormal(self.model_globals)`` called in
+:meth:`~LatentVariableModel.guide_globals`) created inside the model or guide. The trainer collects
+those the way Pyro's SVI does, from a first trace of model and guide, and trains, checkpoints and
+resumes them too.
+
+Hooks a hypothesis may need without rewriting :meth:`~LatentVariableModel.model`: the KL weight
+(``beta``, ``kl_warmup_steps``: :meth:`~LatentVariableModel.latent_scale`), a tempered likelihood
+(``likelihood_weight``: :meth:`~LatentVariableModel.likelihood_scale`), a learning-rate factor for global
+variational parameters (``global_lr_factor`` with :meth:`~LatentVariableModel.global_parameters`),
+auxiliary networks with their own optimizer (:meth:`~LatentVariableModel.auxiliary_objectives`, e.g.
+FactorVAE's discriminator), and samples of x from the posterior predictive
+(:meth:`~LatentVariableModel.posterior_predictive`).
 """
 from __future__ import annotations
 
 import contextlib
 import math
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import pyro
 import pyro.distributions as dist
@@ -32,6 +44,7 @@ from torch import nn
 from torch.nn.functional import softplus
 
 import pyrodisent.distributions  # noqa: F401  (registers KL(full Gaussian ‖ factorised Gaussian))
+from pyrodisent.auxiliary import AuxiliaryObjective
 from pyrodisent.data.batch import Batch
 from pyrodisent.infer.elbo import MeanFieldELBO
 from pyrodisent.likelihoods import Likelihood, build_likelihood
@@ -59,6 +72,12 @@ class LatentVariableModel(nn.Module):
     :param likelihood: likelihood name and ``likelihood_args`` its keyword arguments.
     :param beta: weight of the KL term (β-VAE); 1 is the ELBO.
     :param kl_warmup_steps: the KL weight grows linearly from 0 to β over this many steps.
+    :param likelihood_weight: λ, the power of a tempered likelihood p(x | z)^λ in training (1: the ELBO).
+        Evaluation (:func:`~pyrodisent.evaluation.evidence_lower_bound`, importance weights, IWAE, k̂)
+        always reports the plain bound: λ = 1, β = 1, no warm-up.
+    :param global_lr_factor: learning-rate multiplier for :meth:`global_parameters` and for parameters
+        created with ``pyro.param`` — variational parameters of global sites, which get one gradient per
+        step however large N is, while the networks get one per data point.
     """
 
     def __init__(
@@ -78,6 +97,8 @@ class LatentVariableModel(nn.Module):
         likelihood_args: Optional[Dict[str, Any]] = None,
         beta: float = 1.0,
         kl_warmup_steps: int = 0,
+        likelihood_weight: float = 1.0,
+        global_lr_factor: float = 1.0,
     ):
         super().__init__()
         if latent_dim < 1:
@@ -86,6 +107,10 @@ class LatentVariableModel(nn.Module):
             raise ValueError(f"num_data must be ≥ 1 (the training-set size), got {num_data}")
         if beta <= 0:
             raise ValueError(f"beta must be positive (it scales the KL term), got {beta}")
+        if likelihood_weight <= 0:
+            raise ValueError(f"likelihood_weight must be positive (the power of the likelihood), got {likelihood_weight}")
+        if global_lr_factor <= 0:
+            raise ValueError(f"global_lr_factor must be positive, got {global_lr_factor}")
         self.observation_shape: Tuple[int, ...] = _as_shape(observation_shape)
         self.latent_dim = int(latent_dim)
         self.num_data = int(num_data)
@@ -101,6 +126,8 @@ class LatentVariableModel(nn.Module):
         self.input_transform = input_transform
         self.beta = float(beta)
         self.kl_warmup_steps = int(kl_warmup_steps)
+        self.likelihood_weight = float(likelihood_weight)
+        self.global_lr_factor = float(global_lr_factor)
         self.register_buffer("training_step", torch.zeros((), dtype=torch.long))
         self._step = 0  # python copy of training_step: no device sync on the hot path
         self.encoder = self.build_encoder(encoder, encoder_args or {})
@@ -141,12 +168,32 @@ class LatentVariableModel(nn.Module):
         return MeanFieldELBO(num_particles)
 
     def after_step(self, batch: Batch) -> None:
-        """Called by the trainer after each optimizer step (auxiliary updates, e.g. a discriminator)."""
+        """Called by the trainer after each optimizer step (and after the auxiliary objectives' steps)."""
+
+    def auxiliary_objectives(self) -> Sequence[AuxiliaryObjective]:
+        """Networks trained by a loss of their own with their own optimizer, one step after each SVI step
+        (e.g. FactorVAE's discriminator). Their parameters are left out of the SVI optimizer; the
+        trainer builds, steps, checkpoints and resumes their optimizers. Default: none."""
+        return ()
+
+    def global_parameters(self) -> List[torch.nn.Parameter]:
+        """The variational parameters of the global sites (trained at ``lr × global_lr_factor``).
+
+        Default: none; a model with global sites lists the parameters of :meth:`guide_globals`.
+        Parameters created with ``pyro.param`` join this group by themselves (the trainer collects them).
+        """
+        return []
 
     def parameter_groups(self, lr: float) -> list:
-        """Optimizer parameter groups; override to give some parameters their own learning rate
-        (e.g. global variational parameters, which see one gradient per step however large N is)."""
-        return [{"params": list(self.parameters()), "lr": lr}]
+        """Optimizer parameter groups: everything at ``lr``, :meth:`global_parameters` at
+        ``lr × global_lr_factor``; parameters of :meth:`auxiliary_objectives` are left out."""
+        auxiliary = {id(p) for objective in self.auxiliary_objectives() for p in objective.parameters}
+        global_ = [p for p in self.global_parameters() if id(p) not in auxiliary]
+        skip = auxiliary | {id(p) for p in global_}
+        groups = [{"params": [p for p in self.parameters() if id(p) not in skip], "lr": lr}]
+        if global_:
+            groups.append({"params": global_, "lr": lr * self.global_lr_factor})
+        return groups
 
     @property
     def device(self) -> torch.device:
@@ -174,10 +221,18 @@ class LatentVariableModel(nn.Module):
         return self.beta * min(1.0, (self._step + 1) / self.kl_warmup_steps)
 
     # ------------------------------------------------------------------ the generative story
+    @property
+    def latent_event_shape(self) -> Tuple[int, ...]:
+        """The event shape of one point's latent z: (K,); models whose z is not one vector per point
+        (e.g. a path per latent channel) override this."""
+        return (self.latent_dim,)
+
     def prior(self, batch: Batch, **globals: torch.Tensor) -> dist.Distribution:
         """p(z | u, globals) for the points of ``batch``: batch shape (B,), event shape (K,).
 
-        Override this. Keyword arguments are the values returned by :meth:`model_globals`.
+        Override this. Keyword arguments are the values returned by :meth:`model_globals`. A
+        distribution over the K latents of each point must declare them as its event (``.to_event(1)``
+        on an element-wise distribution); :meth:`model` checks both shapes.
         """
         loc = torch.zeros(batch.size, self.latent_dim, device=batch.device)
         return dist.Normal(loc, torch.ones_like(loc)).to_event(1)
@@ -219,12 +274,41 @@ class LatentVariableModel(nn.Module):
         scale = self.kl_scale
         return poutine.scale(scale=scale) if scale != 1.0 else contextlib.nullcontext()
 
+    def likelihood_scale(self):
+        """``poutine.scale`` by λ (``likelihood_weight``) around the observation site: p(x | z)^λ."""
+        weight = self.likelihood_weight
+        return poutine.scale(scale=weight) if weight != 1.0 else contextlib.nullcontext()
+
+    def check_prior_shape(self, prior: dist.Distribution, batch: Batch) -> None:
+        """Raise a ``ValueError`` naming the latent site, both shapes and the fix when ``prior`` does not
+        have batch shape (B,) and event shape :attr:`latent_event_shape`."""
+        batch_shape, event_shape = tuple(prior.batch_shape), tuple(prior.event_shape)
+        expected_event = tuple(self.latent_event_shape)
+        if batch_shape == (batch.size,) and event_shape == expected_event:
+            return
+        full = batch_shape + event_shape
+        if full == (batch.size,) + expected_event:
+            moved = len(batch_shape) - 1
+            fix = (f"declare the latent dimensions as the event: `.to_event({moved})` on the distribution"
+                   if moved > 0 else "the latent dimensions must be event dimensions, the data axis the batch")
+        else:
+            fix = (f"build the distribution's parameters with shape (batch.size, {', '.join(map(str, expected_event))})"
+                   " (e.g. `batch.x.new_zeros(batch.size, self.latent_dim)`) and call `.to_event(1)`")
+        raise ValueError(
+            f"prior(batch) for latent site {LATENT_SITE!r} of {type(self).__name__} has batch shape {batch_shape} "
+            f"and event shape {event_shape}; expected batch shape ({batch.size},) (one entry per point of the "
+            f"minibatch) and event shape {expected_event}: {fix}"
+        )
+
     def model(self, batch: Batch) -> torch.Tensor:
         globals_ = self.model_globals(batch)
+        prior = self.prior(batch, **globals_)
+        self.check_prior_shape(prior, batch)
         with self.data_plate(batch):
             with self.latent_scale():
-                z = pyro.sample(LATENT_SITE, self.prior(batch, **globals_))
-            pyro.sample(OBSERVATION_SITE, self.observation_distribution(z, batch), obs=batch.x)
+                z = pyro.sample(LATENT_SITE, prior)
+            with self.likelihood_scale():
+                pyro.sample(OBSERVATION_SITE, self.observation_distribution(z, batch), obs=batch.x)
         return z
 
     def guide(self, batch: Batch) -> torch.Tensor:
@@ -244,6 +328,25 @@ class LatentVariableModel(nn.Module):
     def reconstruct(self, batch: Batch) -> torch.Tensor:
         """Expected observation under p(x | z = E_q[z])."""
         return self.likelihood.mean(self.decoder(self.encode(batch)), batch)
+
+    @torch.no_grad()
+    def posterior_predictive(self, batch: Batch, num_samples: int = 1) -> torch.Tensor:
+        """Draws of x from the posterior predictive, shape (S, B, *observation_shape).
+
+        Each draw runs the guide (global and local sites) and then the model with its observation
+        site unconditioned, so x is sampled from p(x | z) rather than set to ``batch.x`` — the same as
+        ``pyro.infer.Predictive(poutine.uncondition(model.model), guide=model.guide)``.
+        """
+        if num_samples < 1:
+            raise ValueError(f"num_samples must be ≥ 1, got {num_samples}")
+        unconditioned = poutine.uncondition(self.model)
+        draws = []
+        with poutine.block():
+            for _ in range(num_samples):
+                guide_trace = poutine.trace(self.guide).get_trace(batch)
+                model_trace = poutine.trace(poutine.replay(unconditioned, trace=guide_trace)).get_trace(batch)
+                draws.append(model_trace.nodes[OBSERVATION_SITE]["value"])
+        return torch.stack(draws)
 
     def global_site_dims(self) -> Dict[str, list]:
         """Names of the dimensions of each global site (for ArviZ), e.g. ``{"shift": ["action", "latent"]}``."""
@@ -281,7 +384,7 @@ class LatentVariableModel(nn.Module):
         repeated = _repeat_batch(batch, num_samples)
         fixed_guide = poutine.replay(self.guide, trace=globals_trace)
         fixed_model = poutine.replay(self.model, trace=globals_trace)
-        with poutine.block(), unit_kl_scale(self):
+        with poutine.block(), plain_elbo_weights(self):
             guide_trace = poutine.trace(fixed_guide).get_trace(repeated)
             model_trace = poutine.trace(poutine.replay(fixed_model, trace=guide_trace)).get_trace(repeated)
         log_w = _local_log_prob(model_trace) - _local_log_prob(guide_trace)
@@ -297,18 +400,24 @@ def _cholesky_from_vector(raw: torch.Tensor, k: int) -> torch.Tensor:
     return torch.tril(tril, -1) + torch.diag_embed(diagonal)
 
 
-class unit_kl_scale:
-    """Temporarily evaluate the plain ELBO terms (β = 1, no warm-up) for importance weights."""
+class plain_elbo_weights:
+    """Temporarily evaluate the plain, untempered ELBO terms (β = 1, no warm-up, λ = 1): what every
+    evaluation reports, whatever the training weights."""
+
+    _fields = ("beta", "kl_warmup_steps", "likelihood_weight")
 
     def __init__(self, model: LatentVariableModel):
         self.model = model
 
     def __enter__(self):
-        self.saved = (self.model.beta, self.model.kl_warmup_steps)
-        self.model.beta, self.model.kl_warmup_steps = 1.0, 0
+        self.saved = {name: getattr(self.model, name) for name in self._fields if hasattr(self.model, name)}
+        plain = {"beta": 1.0, "kl_warmup_steps": 0, "likelihood_weight": 1.0}
+        for name in self.saved:
+            setattr(self.model, name, plain[name])
 
     def __exit__(self, *exc):
-        self.model.beta, self.model.kl_warmup_steps = self.saved
+        for name, value in self.saved.items():
+            setattr(self.model, name, value)
 
 
 def _repeat_batch(batch: Batch, times: int) -> Batch:

@@ -25,11 +25,14 @@ class Registry:
     :param hint: extra advice appended to the unknown-name error.
     :param populate: a module imported on the first look-up, whose import registers the built-in
         entries (the zoo for models), so ``MODELS.build("ivae", ...)`` works without importing it first.
+    :param seeded: :meth:`build` takes ``seed=``: every generator is seeded just before the factory runs,
+        so what it draws at construction (a model's initial weights) is reproducible.
     """
 
-    def __init__(self, kind: str, hint: str = "", populate: Optional[str] = None):
+    def __init__(self, kind: str, hint: str = "", populate: Optional[str] = None, seeded: bool = False):
         self.kind = kind
         self.hint = hint
+        self.seeded = seeded
         self.populate = populate
         self._populated = populate is None
         self._raw_entries: Dict[str, Callable[..., Any]] = {}
@@ -69,8 +72,20 @@ class Registry:
             raise UnknownNameError(f"unknown {self.kind} {name!r}; registered {self.kind}s: {known}.{hint}") from None
 
     def build(self, name: str, *args: Any, **kwargs: Any) -> Any:
-        """Look ``name`` up and call its factory with the given arguments."""
-        return self.get(name)(*args, **kwargs)
+        """Look ``name`` up and call its factory with the given arguments.
+
+        In a ``seeded`` registry, ``seed=<int>`` seeds every generator (:func:`pyrodisent.device.set_seed`)
+        right before the factory is called: ``MODELS.build("ivae", seed=0, ...)`` gives the same initial
+        weights every time.
+        """
+        factory = self.get(name)
+        if self.seeded and "seed" in kwargs:
+            from pyrodisent.device import set_seed
+
+            seed = kwargs.pop("seed")
+            if seed is not None:
+                set_seed(seed)
+        return factory(*args, **kwargs)
 
     def names(self) -> list[str]:
         return sorted(self._entries)
@@ -86,7 +101,8 @@ class Registry:
 
 
 MODELS = Registry("model", hint="The zoo (`pyrodisent.zoo`, the repository's `models/` folder) is registered on first "
-                  "use; register your own with `@MODELS.register(name)`.", populate="pyrodisent.zoo")
+                  "use; register your own with `@MODELS.register(name)`.", populate="pyrodisent.zoo",
+                  seeded=True)
 NETWORKS = Registry("network")
 LIKELIHOODS = Registry("likelihood")
 DATASETS = Registry("dataset")

@@ -1,6 +1,14 @@
 """The SVI trainer: any model of the zoo, any dataset, CPU or GPU. It knows no model.
 
-One step: ``loss, terms = objective(model.model, model.guide, batch)``, backward, optimizer step.
+One step: ``loss, terms = objective(model.model, model.guide, batch)``, backward, optimizer step,
+then one step of each of the model's auxiliary objectives (e.g. a discriminator with its own Adam).
+
+Parameters are collected as Pyro's SVI does: besides the model's ``nn.Module`` parameters, every
+Pyro parameter that a first trace of model and guide touches — ``pyro.param`` in a prior or a global
+site, a Pyro AutoGuide's lazily created parameters — is optimised, checkpointed and resumed. That
+trace runs once, when the trainer is built (before the optimizer exists and before a checkpoint is
+loaded), on the loader's first minibatch, and leaves every random-number generator as it found it.
+
 Around it: device placement, seeds, KL annealing progress, learning-rate schedules, a tqdm progress
 bar, a per-epoch CSV log, checkpoints after every epoch (model, optimizer, scheduler, Pyro param
 store, every random-number generator, the loader's shuffling state), exact resume, and a guard that
@@ -14,25 +22,61 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
+import numpy as np
 import pyro
 import pyro.util
 import torch
+from pyro import poutine
 from tqdm.auto import tqdm
 
 from pyrodisent.data.arrays import ArrayDataset
 from pyrodisent.device import resolve_device, set_seed
-from pyrodisent.infer.elbo import build_objective
+from pyrodisent.infer.elbo import MeanFieldELBO, build_objective
 from pyrodisent.run_directory import CsvLog, RunDirectory, atomic_write_bytes
 
 LR_SCHEDULES = ("none", "plateau", "cosine")
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2  # 2: Pyro parameters by name, auxiliary optimizers and their minibatch generator
 
 
-def build_adam(parameters, lr: float, weight_decay: float = 0.0, device: torch.device | None = None):
+def build_adam(parameters, lr: float, weight_decay: float = 0.0, device: torch.device | None = None,
+               betas=(0.9, 0.999)):
     """Adam; the fused kernel on CPU and CUDA (one kernel for all parameters: ~4× less optimizer time
     on small networks than the per-tensor loop)."""
     fused = device is not None and device.type in ("cpu", "cuda")
-    return torch.optim.Adam(parameters, lr=lr, weight_decay=weight_decay, fused=fused)
+    return torch.optim.Adam(parameters, lr=lr, betas=tuple(betas), weight_decay=weight_decay, fused=fused)
+
+
+def collect_pyro_parameters(model, batch) -> Dict[str, torch.Tensor]:
+    """The Pyro parameters (by param-store name, unconstrained tensors) that one trace of ``model.guide``
+    and ``model.model`` on ``batch`` touches — the parameters Pyro's SVI would optimise — less those
+    that are already parameters of the ``nn.Module`` ``model``.
+
+    Runs with validation on, so a shape mistake is named here, and leaves every random-number
+    generator as it found it.
+    """
+    rng = pyro.util.get_rng_state()
+    try:
+        with pyro.validation_enabled(True), poutine.trace(param_only=True) as capture:
+            MeanFieldELBO.traces(model.model, model.guide, batch)
+    finally:
+        pyro.util.set_rng_state(rng)
+    # after the trace: a PyroModule (an AutoGuide) attached to the model has created its parameters now
+    own = {id(p) for p in model.parameters()} if isinstance(model, torch.nn.Module) else set()
+    found: Dict[str, torch.Tensor] = {}
+    for name, site in capture.trace.nodes.items():
+        if site["type"] != "param":
+            continue
+        value = site["value"]
+        unconstrained = value.unconstrained() if hasattr(value, "unconstrained") else value
+        if id(unconstrained) in own or id(value) in own or not unconstrained.requires_grad:
+            continue
+        found[name] = unconstrained
+    return found
+
+
+def _generator_seed(seed: int, stream: int) -> int:
+    """A seed for an independent random stream ``stream`` of a run seeded ``seed``."""
+    return int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -69,13 +113,17 @@ class Trainer:
     :param objective: ``auto`` (the model's ``training_objective()``: the ELBO, or its regularised form),
         ``meanfield`` (analytic KL where available), ``trace`` (Pyro Trace_ELBO) or ``trace_meanfield``
         (Pyro TraceMeanField_ELBO); or a callable ``(model, guide, batch) → (loss, terms)``.
-    :param seed: seeds every generator, and the loader's shuffling.
+    :param seed: seeds the randomness of training — every generator from here on, the loader's
+        shuffling, the second minibatches of auxiliary objectives. The networks' initial weights were
+        drawn when the model was built: seed that (``MODELS.build(name, seed=...)`` or
+        :func:`pyrodisent.set_seed` before building) for the same result from the same script.
     :param run_dir: where the CSV log and checkpoints go (None: nothing is written).
     :param device: ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:N``.
     :param grad_clip: clip the global gradient norm to this value (None: no clipping).
     :param callbacks: functions ``(trainer, epoch, row)`` called after each epoch's log row is written.
     :param progress: show a tqdm progress bar.
-    :param parameters: the parameters to optimise (default: all of the model's); the others stay fixed.
+    :param parameters: the parameters to optimise (default: the model's ``parameter_groups(lr)`` and the
+        Pyro parameters of its model and guide, those at ``lr × model.global_lr_factor``); the others stay fixed.
     """
 
     def __init__(
@@ -130,15 +178,34 @@ class Trainer:
         self.objective = build_objective(objective, num_particles) if isinstance(objective, str) else objective
         set_seed(seed)
         self.loader = self.data.loader(batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
+        # Pyro parameters are created lazily: one trace before the optimizer exists, as SVI does.
+        self.pyro_parameters = collect_pyro_parameters(self.model, self._first_batch())
+        auxiliary = list(self.model.auxiliary_objectives()) if hasattr(self.model, "auxiliary_objectives") else []
+        names = [objective.name for objective in auxiliary]
+        if len(set(names)) != len(names):
+            raise ValueError(f"auxiliary objectives need distinct names, got {names}")
+        auxiliary_ids = {id(p) for objective in auxiliary for p in objective.parameters}
         if parameters is not None:
             groups = [{"params": list(parameters), "lr": lr}]
-        elif hasattr(self.model, "parameter_groups"):
-            groups = self.model.parameter_groups(lr)
         else:
-            groups = [{"params": list(self.model.parameters()), "lr": lr}]
-        if not any(group["params"] for group in groups):
+            groups = (self.model.parameter_groups(lr) if hasattr(self.model, "parameter_groups")
+                      else [{"params": list(self.model.parameters()), "lr": lr}])
+            grouped = {id(p) for group in groups for p in group["params"]}
+            created = [p for p in self.pyro_parameters.values() if id(p) not in grouped]
+            if created:
+                groups = groups + [{"params": created, "lr": lr * getattr(self.model, "global_lr_factor", 1.0)}]
+        groups = [{**group, "params": [p for p in group["params"] if id(p) not in auxiliary_ids]} for group in groups]
+        groups = [group for group in groups if group["params"]]
+        if not groups:
             raise ValueError("no parameters to optimise")
         self.optimizer = build_adam(groups, lr=lr, weight_decay=weight_decay, device=self.device)
+        self.optimized_parameters = [p for group in groups for p in group["params"]]
+        self.auxiliary = [
+            (objective, build_adam(objective.parameters, lr=objective.lr, betas=objective.betas,
+                                   weight_decay=objective.weight_decay, device=self.device))
+            for objective in auxiliary
+        ]
+        self.second_batch_generator = torch.Generator().manual_seed(_generator_seed(seed, 1))
         self.lr_schedule = lr_schedule
         if lr_schedule == "plateau":
             self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -151,6 +218,22 @@ class Trainer:
         self.epoch = 0  # epochs completed
         self.step = 0  # optimizer steps taken
         self.history: List[Dict[str, float]] = []
+
+    def _first_batch(self):
+        """The loader's first minibatch, without advancing its shuffling."""
+        state = self.loader.generator.get_state()
+        try:
+            return next(iter(self.loader))
+        finally:
+            self.loader.generator.set_state(state)
+
+    def second_batch(self):
+        """A minibatch of ``batch_size`` points drawn from the training set (with replacement)
+        independently of the epoch's shuffling, for auxiliary objectives that need a second sample
+        x' ~ p_data; its generator is checkpointed."""
+        size = self.loader.batch_size
+        index = torch.randint(len(self.data), (size,), generator=self.second_batch_generator)
+        return self.data.batch(index.to(self.data.x.device))
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> Dict[str, Any]:
@@ -166,7 +249,9 @@ class Trainer:
             "loader_generator": self.loader.generator.get_state(),
             "rng": pyro.util.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-            "param_store": pyro.get_param_store().get_state(),
+            "pyro_parameters": {name: value.detach() for name, value in self.pyro_parameters.items()},
+            "auxiliary_optimizers": {objective.name: optimizer.state_dict() for objective, optimizer in self.auxiliary},
+            "second_batch_generator": self.second_batch_generator.get_state(),
         }
 
     def save_checkpoint(self) -> None:
@@ -205,8 +290,27 @@ class Trainer:
                 ) if part
             )
             raise CheckpointError(f"checkpoint {path} does not fit this model: {details}")
+        saved_pyro = state["pyro_parameters"]
+        if set(saved_pyro) != set(self.pyro_parameters) or any(
+                saved_pyro[k].shape != v.shape for k, v in self.pyro_parameters.items()):
+            raise CheckpointError(
+                f"checkpoint {path} holds Pyro parameters {sorted((k, tuple(v.shape)) for k, v in saved_pyro.items())}, "
+                f"but the model and guide create {sorted((k, tuple(v.shape)) for k, v in self.pyro_parameters.items())}"
+            )
+        saved_auxiliary = state["auxiliary_optimizers"]
+        if set(saved_auxiliary) != {objective.name for objective, _ in self.auxiliary}:
+            raise CheckpointError(
+                f"checkpoint {path} holds optimizers of auxiliary objectives {sorted(saved_auxiliary)}, but the model "
+                f"has {sorted(objective.name for objective, _ in self.auxiliary)}"
+            )
         self.model.load_state_dict(saved)
+        with torch.no_grad():
+            for name, value in self.pyro_parameters.items():
+                value.copy_(saved_pyro[name])  # in place: the optimizer holds these tensors
         self.optimizer.load_state_dict(state["optimizer"])
+        for objective, optimizer in self.auxiliary:
+            optimizer.load_state_dict(saved_auxiliary[objective.name])
+        self.second_batch_generator.set_state(state["second_batch_generator"])
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.step, self.history = state["epoch"], state["step"], list(state["history"])
@@ -214,7 +318,6 @@ class Trainer:
         pyro.util.set_rng_state(state["rng"])
         if state["cuda_rng"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
-        pyro.get_param_store().set_state(state["param_store"])
         self.model.set_training_step(self.step)
 
     # ------------------------------------------------------------------ training
@@ -273,8 +376,14 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+            torch.nn.utils.clip_grad_norm_(self.optimized_parameters, self.grad_clip)
         self.optimizer.step()
+        for objective, optimizer in self.auxiliary:
+            auxiliary_loss = (objective.loss(batch, self.second_batch()) if objective.second_batch
+                              else objective.loss(batch))
+            optimizer.zero_grad(set_to_none=True)
+            auxiliary_loss.backward()
+            optimizer.step()
         if hasattr(self.model, "after_step"):
             self.model.after_step(batch)
         self.step += 1

@@ -1,9 +1,14 @@
 import math
 
+import pyro
+import pyro.distributions as dist
 import pytest
 import torch
+from pyro.distributions import constraints
+from pyro.infer.autoguide import AutoNormal
 
 import pyrodisent.zoo  # noqa: F401  (registers the zoo)
+from pyrodisent import LatentVariableModel, set_seed
 from pyrodisent.data import ArrayDataset, NonstationarySources
 from pyrodisent.registry import MODELS
 from pyrodisent.run_directory import RunDirectory
@@ -17,8 +22,8 @@ def small_problem(points_per_segment=20, segments=5):
     return data, model
 
 
-def trainer_for(model, data, run_dir=None, epochs=4, **kwargs):
-    return Trainer(model, data, epochs=epochs, batch_size=16, lr=0.01, lr_schedule="plateau", seed=3, run_dir=run_dir,
+def trainer_for(model, data, run_dir=None, epochs=4, lr=0.01, **kwargs):
+    return Trainer(model, data, epochs=epochs, batch_size=16, lr=lr, lr_schedule="plateau", seed=3, run_dir=run_dir,
                    device="cpu", progress=False, **kwargs)
 
 
@@ -120,3 +125,185 @@ def test_kl_warmup_scales_the_latent_site():
     assert model.kl_scale == pytest.approx(1.0)
     model.set_training_step(100)
     assert model.kl_scale == pytest.approx(2.0)
+
+
+# ---------------------------------------------------------------------- Pyro parameters, as SVI collects them
+class StudentTPrior(LatentVariableModel):
+    """p(z) = Π_j StudentT(z_j; ν, 0, 1) with the degrees of freedom ν a ``pyro.param`` (created on first call)."""
+
+    def prior(self, batch):
+        df = pyro.param("student_t_df", torch.tensor(3.0), constraint=constraints.positive)
+        return dist.StudentT(df, batch.x.new_zeros(batch.size, self.latent_dim), 1.0).to_event(1)
+
+
+def student_t_problem(seed=0):
+    data = NonstationarySources(num_segments=5, points_per_segment=20, latent_dim=2).training_set()
+    model = MODELS.build("student_t_vae", seed=seed, observation_shape=(2,), latent_dim=2, num_data=len(data),
+                         encoder_args=dict(hidden=(16,)), decoder_args=dict(hidden=(16,)))
+    return data, model
+
+
+@pytest.fixture
+def student_t_registered():
+    MODELS.register("student_t_vae")(StudentTPrior)
+    yield
+    MODELS._entries.pop("student_t_vae", None)
+
+
+def test_pyro_param_of_a_prior_is_trained_checkpointed_and_resumed(tmp_path, student_t_registered):
+    pyro.clear_param_store()
+    data, model_a = student_t_problem()
+    trainer = trainer_for(model_a, data, RunDirectory(tmp_path / "a").create({"x": 1}), lr=0.05)
+    df = pyro.param("student_t_df")
+    assert any(p is df.unconstrained() for group in trainer.optimizer.param_groups for p in group["params"])
+    trainer.fit()
+    trained_df = float(pyro.param("student_t_df").detach())
+    assert abs(trained_df - 3.0) > 0.2  # 28 Adam steps at lr 0.05 on log ν
+    saved = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)["pyro_parameters"]
+    assert set(saved) == {"student_t_df"}
+    final_a = {k: v.clone() for k, v in model_a.state_dict().items()}
+
+    pyro.clear_param_store()  # a fresh process starts from an empty param store
+    data, model_b = student_t_problem()
+    run_b = RunDirectory(tmp_path / "b").create({"x": 1})
+
+    def stop_after_two(trainer, epoch, row):
+        if epoch == 2:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        trainer_for(model_b, data, run_b, lr=0.05, callbacks=[stop_after_two]).fit()
+    pyro.clear_param_store()
+    data, model_c = student_t_problem()
+    trainer_for(model_c, data, run_b, lr=0.05).fit(resume=True)
+    assert float(pyro.param("student_t_df").detach()) == trained_df
+    for key, value in final_a.items():
+        assert torch.equal(value, model_c.state_dict()[key]), key
+
+
+class AutoNormalOffset(LatentVariableModel):
+    """z_n ~ N(μ, I) with a global μ ~ N(0, I) whose variational family is Pyro's AutoNormal."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.global_guide = AutoNormal(self.model_globals, init_scale=0.5)
+
+    def model_globals(self, batch):
+        return {"offset": pyro.sample("offset", dist.Normal(batch.x.new_zeros(self.latent_dim), 1.0).to_event(1))}
+
+    def guide_globals(self, batch):
+        return self.global_guide(batch)
+
+    def prior(self, batch, offset):
+        return dist.Normal(offset.expand(batch.size, -1), 1.0).to_event(1)
+
+
+def test_autoguide_over_global_sites_is_trained_and_resumed(tmp_path):
+    data = NonstationarySources(num_segments=5, points_per_segment=20, latent_dim=2).training_set()
+
+    def build():
+        pyro.clear_param_store()  # each run as in a fresh process
+        set_seed(0)
+        return AutoNormalOffset((2,), 2, num_data=len(data), encoder_args=dict(hidden=(16,)),
+                                decoder_args=dict(hidden=(16,)))
+
+    model_a = build()
+    trainer = trainer_for(model_a, data, RunDirectory(tmp_path / "a").create({"x": 1}), lr=0.05)
+    optimised = {id(p) for group in trainer.optimizer.param_groups for p in group["params"]}
+    autoguide_params = list(model_a.global_guide.parameters())
+    assert len(autoguide_params) == 2 and all(id(p) in optimised for p in autoguide_params)
+    trainer.fit()
+    assert not torch.allclose(model_a.global_guide.scales.offset, torch.full((2,), 0.5))
+    final_a = {k: v.clone() for k, v in model_a.state_dict().items()}
+    assert {"global_guide.locs.offset_unconstrained", "global_guide.scales.offset_unconstrained"} <= set(final_a)
+
+    model_b = build()
+    run_b = RunDirectory(tmp_path / "b").create({"x": 1})
+
+    def stop_after_two(trainer, epoch, row):
+        if epoch == 2:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        trainer_for(model_b, data, run_b, lr=0.05, callbacks=[stop_after_two]).fit()
+    model_c = build()
+    trainer_for(model_c, data, run_b, lr=0.05).fit(resume=True)
+    for key, value in final_a.items():
+        assert torch.equal(value, model_c.state_dict()[key]), key
+
+
+# ---------------------------------------------------------------------- seeding where the model is built
+def test_same_seed_gives_the_same_model_and_fit_and_another_seed_does_not():
+    def build_and_fit(seed):
+        data = NonstationarySources(num_segments=5, points_per_segment=20, latent_dim=2).training_set()
+        model = MODELS.build("ivae", seed=seed, observation_shape=(2,), latent_dim=2, num_data=len(data),
+                             aux_dim=5, encoder_args=dict(hidden=(16,)), decoder_args=dict(hidden=(16,)),
+                             prior_hidden=(8,))
+        result = trainer_for(model, data, epochs=2).fit()
+        return model.state_dict(), result.final_loss
+
+    torch.manual_seed(123)  # whatever ran before: the build's seed decides
+    state_a, loss_a = build_and_fit(7)
+    torch.manual_seed(456)
+    state_b, loss_b = build_and_fit(7)
+    state_c, loss_c = build_and_fit(8)
+    assert loss_a == loss_b and all(torch.equal(state_a[k], state_b[k]) for k in state_a)
+    weights = [k for k in state_a if k.endswith(".weight")]
+    assert loss_a != loss_c and not any(torch.equal(state_a[k], state_c[k]) for k in weights)
+
+
+# ---------------------------------------------------------------------- auxiliary optimizers (FactorVAE, Alg. 2)
+def factor_vae_problem():
+    data = NonstationarySources(num_segments=5, points_per_segment=20, latent_dim=2).training_set()
+    model = MODELS.build("factor_vae", seed=0, observation_shape=(2,), latent_dim=2, num_data=len(data),
+                         encoder_args=dict(hidden=(16,)), decoder_args=dict(hidden=(16,)),
+                         discriminator_hidden=(16, 16), discriminator_lr=1e-2)
+    return data, model
+
+
+def test_discriminator_is_trained_by_its_own_optimizer_on_a_second_minibatch():
+    data, model = factor_vae_problem()
+    seen = []
+    loss = model.discriminator_loss
+
+    def recording_loss(batch, second_batch):
+        seen.append((batch.index.clone(), second_batch.index.clone()))
+        return loss(batch, second_batch)
+
+    model.discriminator_loss = recording_loss
+    before = [p.detach().clone() for p in model.discriminator.parameters()]
+    trainer = trainer_for(model, data, epochs=1)
+    optimised = {id(p) for group in trainer.optimizer.param_groups for p in group["params"]}
+    assert not any(id(p) in optimised for p in model.discriminator.parameters())
+    (objective, optimizer), = trainer.auxiliary
+    assert optimizer.param_groups[0]["betas"] == (0.5, 0.9) and optimizer.param_groups[0]["lr"] == 1e-2
+    trainer.fit()
+    assert len(seen) == trainer.step == math.ceil(len(data) / 16)
+    for first, second in seen:  # B' is drawn independently of B: not the same points
+        assert len(second) == 16 and set(first.tolist()) != set(second.tolist())
+    assert len({tuple(second.tolist()) for _, second in seen}) == len(seen)
+    assert all(not torch.equal(a, b.detach()) for a, b in zip(before, model.discriminator.parameters()))
+
+
+def test_discriminator_and_its_optimizer_resume_exactly(tmp_path):
+    data, model_a = factor_vae_problem()
+    trainer_a = trainer_for(model_a, data, RunDirectory(tmp_path / "a").create({"x": 1}))
+    trainer_a.fit()
+    _, model_b = factor_vae_problem()
+    run_b = RunDirectory(tmp_path / "b").create({"x": 1})
+
+    def stop_after_two(trainer, epoch, row):
+        if epoch == 2:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        trainer_for(model_b, data, run_b, callbacks=[stop_after_two]).fit()
+    _, model_c = factor_vae_problem()
+    trainer_c = trainer_for(model_c, data, run_b)
+    trainer_c.fit(resume=True)
+    for key, value in model_a.state_dict().items():
+        assert torch.equal(value, model_c.state_dict()[key]), key
+    state_a = trainer_a.auxiliary[0][1].state_dict()["state"]
+    state_c = trainer_c.auxiliary[0][1].state_dict()["state"]
+    assert state_a.keys() == state_c.keys()
+    assert all(torch.equal(state_a[i]["exp_avg_sq"], state_c[i]["exp_avg_sq"]) for i in state_a)
