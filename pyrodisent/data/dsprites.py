@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import os
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Optional, Tuple, Union
 
@@ -105,35 +106,54 @@ class DSprites(_DSpritesGrid):
             archive = np.load(self.path, allow_pickle=True, encoding="latin1")
         except (zipfile.BadZipFile, ValueError, OSError) as error:
             raise ValueError(f"{self.path} is not a readable .npz archive: {error}") from error
+        self._member = ""
         with archive:
-            found = sorted(archive.files)
-            for key in ("imgs", "latents_classes", "latents_values", "metadata"):
-                if key not in found:
-                    raise ValueError(f"{name} has no array {key!r}; found: {found}")
-            metadata = archive["metadata"]
-            metadata = metadata.item() if isinstance(metadata, np.ndarray) and metadata.dtype == object else metadata
-            if not isinstance(metadata, dict) or "latents_sizes" not in metadata:
-                raise ValueError(f"{name}: metadata must be a dict with 'latents_sizes', got {type(metadata).__name__}"
-                                 + (f" with keys {sorted(metadata)}" if isinstance(metadata, dict) else ""))
-            latents_sizes = tuple(int(s) for s in np.asarray(metadata["latents_sizes"]).ravel())
-            if len(latents_sizes) != 6 or latents_sizes[0] != 1:
-                raise ValueError(f"{name}: metadata latents_sizes must be six sizes starting with color = 1 "
-                                 f"(real file: (1, 3, 6, 40, 32, 32)), got {latents_sizes}")
-            num_images = int(np.prod(latents_sizes))
-            classes = archive["latents_classes"]
-            if classes.shape != (num_images, 6) or not np.issubdtype(classes.dtype, np.integer):
-                raise ValueError(f"{name}: latents_classes must be an integer array of shape ({num_images}, 6), "
-                                 f"got {classes.dtype} {classes.shape}")
-            if not np.array_equal(factor_grid_index(classes, latents_sizes), np.arange(num_images)):
-                raise ValueError(f"{name}: latents_classes are not in row-major grid order of sizes {latents_sizes}")
-            del classes
-            values = archive["latents_values"]
-            if values.shape != (num_images, 6):
-                raise ValueError(f"{name}: latents_values must have shape ({num_images}, 6), got {values.shape}")
-            self._latents_values = np.asarray(values[:, 1:], dtype=np.float64)
-            self._packed = _read_packed_images(archive, self.path, num_images)
-        self._factor_sizes = latents_sizes[1:]
+            try:
+                self._read_archive(archive, name)
+            except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+                raise ValueError(f"{self.path}: the archive's member {self._member!r} is corrupt "
+                                 f"({type(error).__name__}: {error}); download the file again from {DSPRITES_URL}"
+                                 ) from error
+        self._factor_sizes = self._latents_sizes[1:]
         self._image_size = (self._packed.shape[1], self._packed.shape[2] * 8)
+
+    def _read_archive(self, archive, name: str) -> None:
+        """Check and read the arrays of the open archive; ``self._member`` names the one being read."""
+        found = sorted(archive.files)
+        for key in ("imgs", "latents_classes", "latents_values", "metadata"):
+            if key not in found:
+                raise ValueError(f"{name} has no array {key!r}; found: {found}")
+        self._member = "metadata.npy"
+        metadata = archive["metadata"]
+        metadata = metadata.item() if isinstance(metadata, np.ndarray) and metadata.dtype == object else metadata
+        if not isinstance(metadata, dict) or "latents_sizes" not in metadata:
+            raise ValueError(f"{name}: metadata must be a dict with 'latents_sizes', got {type(metadata).__name__}"
+                             + (f" with keys {sorted(metadata)}" if isinstance(metadata, dict) else ""))
+        latents_sizes = tuple(int(s) for s in np.asarray(metadata["latents_sizes"]).ravel())
+        if len(latents_sizes) != 6 or latents_sizes[0] != 1:
+            raise ValueError(f"{name}: metadata latents_sizes must be six sizes starting with color = 1 "
+                             f"(real file: (1, 3, 6, 40, 32, 32)), got {latents_sizes}")
+        num_images = int(np.prod(latents_sizes))
+        self._member = "latents_classes.npy"
+        classes = archive["latents_classes"]
+        if classes.shape != (num_images, 6) or not np.issubdtype(classes.dtype, np.integer):
+            raise ValueError(f"{name}: latents_classes must be an integer array of shape ({num_images}, 6), "
+                             f"got {classes.dtype} {classes.shape}")
+        if not np.array_equal(factor_grid_index(classes, latents_sizes), np.arange(num_images)):
+            raise ValueError(f"{name}: latents_classes are not in row-major grid order of sizes {latents_sizes}")
+        del classes
+        self._member = "latents_values.npy"
+        values = archive["latents_values"]
+        if values.shape != (num_images, 6):
+            raise ValueError(f"{name}: latents_values must have shape ({num_images}, 6), got {values.shape}")
+        finite = np.isfinite(np.asarray(values, dtype=np.float64)).all(axis=1)
+        if not finite.all():
+            raise ValueError(f"{self.path}: latents_values holds NaN or inf values (rows "
+                             f"{np.flatnonzero(~finite)[:5].tolist()} first); expected the finite factor values")
+        self._latents_values = np.asarray(values[:, 1:], dtype=np.float64)
+        self._member = "imgs.npy"
+        self._packed = _read_packed_images(archive, self.path, num_images)
+        self._latents_sizes = latents_sizes
 
     def factor_values(self, factors: np.ndarray) -> np.ndarray:
         """The real-valued factors (``latents_values`` without color) at the given grid points, ``(n, 5)``."""

@@ -228,6 +228,10 @@ class Shapes3D(GroundTruthData):
                 raise ValueError(f"{name}: labels must have shape ({self.num_images}, 6), got {labels.shape}")
             if not np.issubdtype(labels.dtype, np.floating):
                 raise ValueError(f"{name}: labels must be floating point (real file: float64), got {labels.dtype}")
+            finite = np.isfinite(labels[...]).all(axis=1)  # 23 MB for the real file, read once
+            if not finite.all():
+                raise ValueError(f"{self.path}: labels hold NaN or inf values (rows "
+                                 f"{np.flatnonzero(~finite)[:5].tolist()} first); expected the finite factor values")
             # row-major with orientation fastest: the first block raises only the orientation
             block = self._factor_sizes[-1]
             head = labels[:block]
@@ -258,6 +262,7 @@ class _RowReader:
 
     def __init__(self, path: Path):
         self.pid = os.getpid()
+        self.path = Path(path)
         self.file = h5py.File(path, "r")
         self.images = self.file["images"]
         self.labels = self.file["labels"]
@@ -318,7 +323,18 @@ class _RowReader:
 
     def _read_with_h5py(self, rows: np.ndarray, out: np.ndarray) -> None:
         for position, row in enumerate(rows.tolist()):
-            out[position] = self.images[row]
+            out[position] = self._h5py_row(row)
+
+    def _h5py_row(self, row: int) -> np.ndarray:
+        try:
+            return self.images[row]
+        except OSError as error:  # h5py's own checks: a chunk that does not inflate, a bad checksum
+            raise self._corrupt(row, error) from error
+
+    def _corrupt(self, row: int, error: BaseException, chunk: Optional[int] = None) -> ValueError:
+        where = f"image row {row}" + (f" (chunk {chunk})" if chunk is not None else "")
+        return ValueError(f"{self.path}: {where} is corrupt ({type(error).__name__}: {error}); "
+                          f"download the file again from {SHAPES3D_URL}")
 
     def _read_contiguous(self, rows: np.ndarray, out: np.ndarray) -> None:
         flat = out.reshape(len(rows), self.row_bytes)
@@ -339,7 +355,7 @@ class _RowReader:
         self._prefetch([o for o in offsets if o >= 0], [self.row_bytes] * int(direct.sum()))
         for position, (row, offset) in enumerate(zip(rows.tolist(), offsets)):
             if offset < 0:  # an unwritten chunk, or one stored without its filters
-                out[position] = self.images[row]
+                out[position] = self._h5py_row(row)
             else:
                 self._pread_into(flat[position:position + 1], offset)
 
@@ -354,13 +370,19 @@ class _RowReader:
         for position, (row, chunk, inside, fast) in enumerate(zip(rows.tolist(), chunks.tolist(), within.tolist(),
                                                                    direct.tolist())):
             if not fast:
-                out[position] = self.images[row]
+                out[position] = self._h5py_row(row)
                 continue
             if chunk != last_chunk:
                 raw = os.pread(self.fd, int(self.chunk_size[chunk]), int(self.chunk_offset[chunk]))
                 if self.fletcher:
                     raw = raw[:-4]
-                data = zlib.decompress(raw)  # shuffle is the identity on 1-byte elements
+                try:
+                    data = zlib.decompress(raw)  # shuffle is the identity on 1-byte elements
+                except zlib.error as error:
+                    raise self._corrupt(row, error, chunk) from error
+                if len(data) != self.rows_per_chunk * row_bytes:
+                    raise self._corrupt(row, ValueError(f"the chunk inflates to {len(data)} bytes, not "
+                                                        f"{self.rows_per_chunk * row_bytes}"), chunk)
                 last_chunk = chunk
             flat[position] = np.frombuffer(data, dtype=np.uint8, count=row_bytes, offset=inside * row_bytes)
 

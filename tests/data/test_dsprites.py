@@ -197,3 +197,42 @@ def test_mean_foreground_matches_the_real_set_and_training_set_is_deterministic(
     assert np.array_equal(a.x.numpy(), b.x.numpy()) and np.array_equal(a.factors.numpy(), b.factors.numpy())
     with pytest.raises(ValueError, match=r"factor 1 \(scale\)"):
         data.sample_observations_from_factors(np.array([[0, 6, 0, 0, 0]]), 0)
+
+
+# --- corrupt files ---------------------------------------------------------------------------------
+
+def _flip_bytes_of_member(path, member, count=8):
+    """Overwrite ``count`` bytes in the middle of a zip member's stored data (as a bad disk or download would)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        info = archive.getinfo(member)
+    with open(path, "r+b") as handle:
+        handle.seek(info.header_offset + 26)
+        name_length, extra_length = np.frombuffer(handle.read(4), dtype="<u2")
+        start = info.header_offset + 30 + int(name_length) + int(extra_length)
+        handle.seek(start + info.compress_size // 2)
+        original = handle.read(count)
+        handle.seek(start + info.compress_size // 2)
+        handle.write(bytes(b ^ 0xFF for b in original))
+
+
+@pytest.mark.parametrize("member, compressed", [("latents_values.npy", False), ("imgs.npy", False),
+                                                ("imgs.npy", True), ("latents_classes.npy", True)])
+def test_a_corrupted_member_names_the_file_and_member(tmp_path, member, compressed):
+    path, _ = write_fake_dsprites(tmp_path / DSPRITES_FILENAME, compressed=compressed)
+    _flip_bytes_of_member(path, member)
+    with pytest.raises(ValueError, match=rf"{DSPRITES_FILENAME}: the archive's member '{member}' is corrupt "
+                                         r"\((BadZipFile: Bad CRC-32|error: Error -3).*download the file again"):
+        DSprites(path)
+
+
+def test_nan_in_latents_values_is_refused(tmp_path):
+    _, arrays = write_fake_dsprites(tmp_path / "good.npz")
+    values = arrays["latents_values"].copy()
+    values[7, 3] = np.nan
+    values[20, 1] = np.inf
+    path, _ = write_fake_dsprites(tmp_path / DSPRITES_FILENAME, latents_values=values)
+    with pytest.raises(ValueError, match=rf"{DSPRITES_FILENAME}: latents_values holds NaN or inf values "
+                                         r"\(rows \[7, 20\] first\)"):
+        DSprites(path)

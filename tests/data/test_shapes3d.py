@@ -174,3 +174,46 @@ def test_not_hdf5_and_wrong_grid(tmp_path):
         Shapes3D(path)  # the real grid by default
     with pytest.raises(ValueError, match="does not match the grid"):
         write_shapes3d_like(tmp_path / "x.h5", num_images=100, factor_sizes=SIZES)
+
+
+# --- corrupt files ---------------------------------------------------------------------------------
+
+def test_a_corrupt_gzip_chunk_names_the_file_and_row_as_h5py_does(tmp_path):
+    path = write_shapes3d_like(tmp_path / SHAPES3D_FILENAME, factor_sizes=SIZES, chunks="row", compression="gzip")
+    images, _ = stored_images(path)
+    with h5py.File(path, "r") as file:
+        info = file["images"].id.get_chunk_info_by_coord((37, 0, 0, 0))
+    with open(path, "r+b") as handle:  # garble the middle of row 37's deflate stream
+        handle.seek(info.byte_offset + info.size // 2)
+        handle.write(b"\x00\xff" * 16)
+    data = Shapes3D(path, factor_sizes=SIZES)
+    assert data.read_strategy == "compressed chunks"
+    np.testing.assert_array_equal(data.read_images([36, 38, 0]), images[[36, 38, 0]])  # the other rows still read
+    with pytest.raises(ValueError, match=rf"{SHAPES3D_FILENAME}: image row 37 \(chunk 37\) is corrupt \(error: "
+                                         r"Error -3 while decompressing.*download the file again"):
+        data.read_images([5, 37, 90])
+    with h5py.File(path, "r") as file, pytest.raises(OSError):  # h5py's own decoder refuses the same row
+        file["images"][37]
+
+
+def test_a_corrupt_chunk_read_through_h5py_names_the_row(tmp_path):
+    path = write_shapes3d_like(tmp_path / SHAPES3D_FILENAME, factor_sizes=SIZES, chunks=(7, 16, 32, 3),
+                               compression="gzip")
+    with h5py.File(path, "r") as file:
+        info = file["images"].id.get_chunk_info_by_coord((14, 16, 0, 0))
+    with open(path, "r+b") as handle:
+        handle.seek(info.byte_offset + info.size // 2)
+        handle.write(b"\x00\xff" * 16)
+    with pytest.warns(SlowLayoutWarning):
+        data = Shapes3D(path, factor_sizes=SIZES)
+    assert data.read_strategy == "h5py"
+    with pytest.raises(ValueError, match=rf"{SHAPES3D_FILENAME}: image row 15 is corrupt \(OSError: "):
+        data.read_images([15, 3])
+
+
+def test_nan_labels_are_refused(tmp_path):
+    labels = good_labels()
+    labels[40, 2] = np.nan
+    path = write(tmp_path / SHAPES3D_FILENAME, images=np.zeros((N, 64, 64, 3), np.uint8), labels=labels)
+    with pytest.raises(ValueError, match=rf"{SHAPES3D_FILENAME}: labels hold NaN or inf values \(rows \[40\] first\)"):
+        Shapes3D(path, factor_sizes=SIZES)
