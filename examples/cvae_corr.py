@@ -23,8 +23,9 @@ import torch
 import pyrodisent.zoo  # noqa: F401  (registers the zoo)
 from pyrodisent.data import CorrelatedTreeSimulation, SpriteGraph
 from pyrodisent.evaluation import encode
-from pyrodisent.experiment import (build_model, experiment_parser, finish_run, open_run, parse_args, positive_int,
-                                   run_config)
+from pyrodisent.experiment import (bad_input, build_model, experiment_parser, finish_run, open_run, parse_args,
+                                   run_command_line, run_config)
+from pyrodisent.flags import nonnegative_float, number, positive_float, positive_int, probability_below_one, seed
 from pyrodisent.graph_evaluation import expected_squared_distance_rows, graph_evidence_lower_bound
 from pyrodisent.metrics import clustering_accuracy, ncrr
 from pyrodisent.train import Trainer
@@ -45,13 +46,16 @@ def build_parser():
     parser.add_argument("--num-vertices", type=positive_int, default=10_000, help="tree/general: vertices")
     parser.add_argument("--num-features", type=positive_int, default=1_000, help="tree/general: binary features")
     parser.add_argument("--data-latent-dim", type=positive_int, default=100, help="tree/general: true latent size")
-    parser.add_argument("--tau", type=float, default=0.99, help="correlation along an edge (data and prior)")
-    parser.add_argument("--extra-edge-fraction", type=float, default=0.2, help="general: extra edges per tree edge")
+    parser.add_argument("--tau", type=probability_below_one, default=0.99,
+                        help="correlation along an edge (data and prior)")
+    parser.add_argument("--extra-edge-fraction", type=nonnegative_float, default=0.2,
+                        help="general: extra edges per tree edge")
     parser.add_argument("--num-images", type=positive_int, default=256, help="images: number of sprites")
     parser.add_argument("--differing-factors", type=positive_int, default=1,
                         help="images: an edge joins images that differ in exactly this many factors")
-    parser.add_argument("--heldout-fraction", type=float, default=0.1, help="edges held out for link prediction")
-    parser.add_argument("--data-seed", type=int, default=0)
+    parser.add_argument("--heldout-fraction", type=number(float, above=0, below=1, name="fraction"), default=0.1,
+                        help="edges held out for link prediction")
+    parser.add_argument("--data-seed", type=seed, default=0)
     parser.add_argument("--resistance-method", choices=["auto", "exact", "projection"], default="auto")
     parser.add_argument("--latent-dim", type=positive_int, default=DEFAULTS["latent_dim"])
     parser.add_argument("--hidden", type=positive_int, nargs="+", default=DEFAULTS["hidden"],
@@ -60,9 +64,10 @@ def build_parser():
     parser.add_argument("--batch-size", type=positive_int, default=DEFAULTS["batch_size"], help="vertices per step")
     parser.add_argument("--edge-batch-size", type=positive_int, default=DEFAULTS["edge_batch_size"])
     parser.add_argument("--pair-batch-size", type=positive_int, default=DEFAULTS["pair_batch_size"])
-    parser.add_argument("--lr", type=float, default=DEFAULTS["lr"])
+    parser.add_argument("--lr", type=positive_float, default=DEFAULTS["lr"])
     parser.add_argument("--lr-schedule", choices=["none", "plateau", "cosine"], default=DEFAULTS["lr_schedule"])
-    parser.add_argument("--non-edge-weight", type=float, default=1000.0, help="γ of CVAE_corr's non-edge term")
+    parser.add_argument("--non-edge-weight", type=nonnegative_float, default=1000.0,
+                        help="γ of CVAE_corr's non-edge term")
     parser.add_argument("--num-threads", type=positive_int, default=1, help="CPU threads for torch")
     return parser
 
@@ -91,17 +96,18 @@ def model_arguments(args, data) -> dict:
 def main(argv=None):
     args = parse_args(build_parser(), argv)
     torch.set_num_threads(args.num_threads)
-    source = build_data(args)
-    start = time.perf_counter()
-    data = source.training_set(edge_batch_size=args.edge_batch_size, pair_batch_size=args.pair_batch_size,
-                               resistance_args=dict(method=args.resistance_method))
-    resistance_seconds = time.perf_counter() - start
-    arguments = model_arguments(args, data)
-    model = build_model(args, args.model, **arguments)
+    with bad_input(args):
+        source = build_data(args)
+        start = time.perf_counter()
+        data = source.training_set(edge_batch_size=args.edge_batch_size, pair_batch_size=args.pair_batch_size,
+                                   resistance_args=dict(method=args.resistance_method))
+        resistance_seconds = time.perf_counter() - start
+        arguments = model_arguments(args, data)
+        model = build_model(args, args.model, **arguments)
     run = open_run(args, run_config(args, model_arguments=arguments, data=source.config()))
     trainer = Trainer(model, data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                       lr_schedule=args.lr_schedule, seed=args.seed, run_dir=run, device=args.device,
-                      progress=not args.quiet)
+                      grad_clip=args.grad_clip, progress=not args.quiet)
     result = trainer.fit(resume=args.resume)
 
     codes = encode(model, data)
@@ -118,4 +124,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_command_line(main)

@@ -10,7 +10,6 @@ training_log.csv/.png, checkpoint.pt, reconstructions.png, traversals.png, kl_pe
 from __future__ import annotations
 
 import math
-import sys
 import time
 
 
@@ -18,7 +17,9 @@ import numpy as np
 
 import pyrodisent.zoo  # noqa: F401  (registers the zoo)
 from pyrodisent.evaluation import evidence_lower_bound, representation_function
-from pyrodisent.experiment import build_model, experiment_parser, finish_run, open_run, parse_args, positive_int, run_config
+from pyrodisent.experiment import (bad_input, build_model, experiment_parser, finish_run, open_run, parse_args,
+                                   run_command_line, run_config)
+from pyrodisent.flags import nonnegative_float, positive_float, positive_int
 from pyrodisent.image_figures import plot_kl_per_dimension, plot_latent_traversals, plot_reconstructions
 from pyrodisent.metrics import disentanglement_metrics
 from pyrodisent.registry import DATASETS
@@ -36,13 +37,14 @@ def build_parser():
     parser.add_argument("--train-size", type=positive_int, default=20_000, help="images in the training set")
     parser.add_argument("--steps", type=positive_int, default=3_000, help="optimizer steps (rounded up to epochs)")
     parser.add_argument("--batch-size", type=positive_int, default=64)
-    parser.add_argument("--lr", type=float, default=5e-4, help="Adam (the study: 1e-4 for 300k steps)")
+    parser.add_argument("--lr", type=positive_float, default=5e-4, help="Adam (the study: 1e-4 for 300k steps)")
     parser.add_argument("--latent-dim", type=positive_int, default=10)
-    parser.add_argument("--beta", type=float, default=4.0, help="β of beta_vae")
-    parser.add_argument("--tc-weight", type=float, default=6.0, help="β of beta_tcvae")
-    parser.add_argument("--gamma", type=float, default=10.0, help="γ of factor_vae; annealed_vae uses 1000")
-    parser.add_argument("--lambda-od", type=float, default=10.0, help="λ_od of dip_vae / dip_vae_ii")
-    parser.add_argument("--max-capacity", type=float, default=25.0, help="C_max of annealed_vae")
+    parser.add_argument("--beta", type=positive_float, default=4.0, help="β of beta_vae")
+    parser.add_argument("--tc-weight", type=nonnegative_float, default=6.0, help="β of beta_tcvae")
+    parser.add_argument("--gamma", type=nonnegative_float, default=10.0,
+                        help="γ of factor_vae; annealed_vae uses 1000")
+    parser.add_argument("--lambda-od", type=nonnegative_float, default=10.0, help="λ_od of dip_vae / dip_vae_ii")
+    parser.add_argument("--max-capacity", type=nonnegative_float, default=25.0, help="C_max of annealed_vae")
     parser.add_argument("--metric-train", type=positive_int, default=10_000, help="points to fit metric classifiers")
     parser.add_argument("--metric-test", type=positive_int, default=5_000, help="held-out points for the metrics")
     return parser
@@ -70,20 +72,18 @@ def model_arguments(args, dataset, num_data, steps):
 
 def main(argv=None):
     args = parse_args(build_parser(), argv)
-    try:
+    with bad_input(args):
         dataset = build_dataset(args)
-    except (FileNotFoundError, KeyError, ValueError) as error:
-        sys.exit(f"error: {error}")
-    start = time.perf_counter()
-    data = dataset.training_set(args.train_size, np.random.default_rng(args.seed))
-    data_seconds = time.perf_counter() - start
-    steps_per_epoch = math.ceil(len(data) / args.batch_size)
-    epochs = math.ceil(args.steps / steps_per_epoch)
-    arguments = model_arguments(args, dataset, len(data), epochs * steps_per_epoch)
-    model = build_model(args, args.model, **arguments)
+        start = time.perf_counter()
+        data = dataset.training_set(args.train_size, np.random.default_rng(args.seed))
+        data_seconds = time.perf_counter() - start
+        steps_per_epoch = math.ceil(len(data) / args.batch_size)
+        epochs = math.ceil(args.steps / steps_per_epoch)
+        arguments = model_arguments(args, dataset, len(data), epochs * steps_per_epoch)
+        model = build_model(args, args.model, **arguments)
     run = open_run(args, run_config(args, model_arguments=arguments, epochs=epochs, data=dataset.config()))
     trainer = Trainer(model, data, epochs=epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                      run_dir=run, device=args.device, progress=not args.quiet)
+                      run_dir=run, device=args.device, grad_clip=args.grad_clip, progress=not args.quiet)
     result = trainer.fit(resume=args.resume)
 
     metrics = disentanglement_metrics(dataset, representation_function(model), np.random.default_rng(args.seed + 1),
@@ -100,4 +100,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_command_line(main)

@@ -26,8 +26,9 @@ import pyrodisent.zoo  # noqa: F401  (registers the zoo)
 from pyrodisent.data import SpriteSequences, as_generator
 from pyrodisent.data.sprite_sequences import CONTINUOUS_FACTORS, SequenceSet, flatten_frames
 from pyrodisent.evaluation import encode
-from pyrodisent.experiment import (build_model, experiment_parser, finish_run, format_comparison, open_run, parse_args,
-                                   positive_int, run_config)
+from pyrodisent.experiment import (bad_input, build_model, experiment_parser, finish_run, format_comparison, open_run,
+                                   parse_args, run_command_line, run_config)
+from pyrodisent.flags import nonnegative_int, number, positive_float, positive_int, probability_below_one, seed
 from pyrodisent.gp import KERNELS
 from pyrodisent.image_figures import plot_imputed_sequences
 from pyrodisent.imputation import forward_fill, impute, mean_fill, observed_means
@@ -50,30 +51,32 @@ def build_parser():
                         help="gp_vae: GP prior over each latent channel's path in time; vae: a per-frame VAE")
     parser.add_argument("--kernel", default="cauchy",
                         help=f"GP kernel: one of {', '.join(KERNELS.names())}, or sums/products like 'rbf+periodic'")
-    parser.add_argument("--length-scale", type=float, default=2.0, help="kernel length scale ℓ, in frames")
-    parser.add_argument("--kernel-scale", type=float, default=1.0, help="prior variance σ of each latent")
-    parser.add_argument("--period", type=float, default=10.0, help="period of the periodic kernel, in frames")
+    parser.add_argument("--length-scale", type=positive_float, default=2.0, help="kernel length scale ℓ, in frames")
+    parser.add_argument("--kernel-scale", type=positive_float, default=1.0, help="prior variance σ of each latent")
+    parser.add_argument("--period", type=positive_float, default=10.0, help="period of the periodic kernel, in frames")
     parser.add_argument("--learn-kernel", action="store_true", help="learn the kernel hyperparameters per channel")
-    parser.add_argument("--window", type=positive_int, default=DEFAULTS["window"],
+    parser.add_argument("--window", type=number(int, at_least=1, odd=True, name="odd_int"),
+                        default=DEFAULTS["window"],
                         help="frames seen by the GP-VAE encoder's temporal convolution (odd)")
     parser.add_argument("--latent-dim", type=positive_int, default=DEFAULTS["latent_dim"])
-    parser.add_argument("--beta", type=float, default=DEFAULTS["beta"], help="weight of the KL term (reference: 0.8)")
-    parser.add_argument("--kl-warmup-steps", type=int, default=DEFAULTS["kl_warmup_steps"],
+    parser.add_argument("--beta", type=positive_float, default=DEFAULTS["beta"],
+                        help="weight of the KL term (reference: 0.8)")
+    parser.add_argument("--kl-warmup-steps", type=nonnegative_int, default=DEFAULTS["kl_warmup_steps"],
                         help="the KL weight grows linearly from 0 to β over this many steps")
     parser.add_argument("--width", type=positive_int, default=DEFAULTS["width"], help="hidden width of the networks")
     parser.add_argument("--num-frames", type=positive_int, default=10)
     parser.add_argument("--image-size", type=positive_int, default=32)
-    parser.add_argument("--missing-foreground", type=float, default=0.9,
+    parser.add_argument("--missing-foreground", type=probability_below_one, default=0.9,
                         help="probability that a sprite pixel is missing")
-    parser.add_argument("--missing-background", type=float, default=0.6,
+    parser.add_argument("--missing-background", type=probability_below_one, default=0.6,
                         help="probability that a background pixel is missing (with 0.9: ~62%% missing overall)")
     parser.add_argument("--num-train", type=positive_int, default=DEFAULTS["num_train"], help="training sequences")
     parser.add_argument("--num-test", type=positive_int, default=DEFAULTS["num_test"], help="held-out sequences")
-    parser.add_argument("--data-seed", type=int, default=0, help="seed of the sequences and their missingness")
+    parser.add_argument("--data-seed", type=seed, default=0, help="seed of the sequences and their missingness")
     parser.add_argument("--epochs", type=positive_int, default=DEFAULTS["epochs"])
     parser.add_argument("--batch-size", type=positive_int, default=DEFAULTS["batch_size"],
                         help="sequences per step (the VAE takes the same number of frames: batch × T)")
-    parser.add_argument("--lr", type=float, default=DEFAULTS["lr"])
+    parser.add_argument("--lr", type=positive_float, default=DEFAULTS["lr"])
     parser.add_argument("--classifier-frames", type=positive_int, default=5000,
                         help="imputed training frames the AUROC classifier is fit on")
     parser.add_argument("--num-threads", type=positive_int, default=1, help="CPU threads for torch")
@@ -106,19 +109,20 @@ def imputation_scores(train: SequenceSet, test: SequenceSet, train_imputed, test
 def main(argv=None):
     args = parse_args(build_parser(), argv)
     torch.set_num_threads(args.num_threads)
-    source = SpriteSequences(num_frames=args.num_frames, image_size=args.image_size,
-                             missing_foreground=args.missing_foreground, missing_background=args.missing_background,
-                             seed=args.data_seed)
-    rng = as_generator(args.data_seed)
-    train, test = source.sample(args.num_train, rng), source.sample(args.num_test, rng)
-    sequence_model = args.model == "gp_vae"
-    data, test_data = (train.sequences(), test.sequences()) if sequence_model else (train.frames(), test.frames())
-    arguments = model_arguments(args, data.observation_shape, len(data))
-    model = build_model(args, args.model, **arguments)
+    with bad_input(args):
+        source = SpriteSequences(num_frames=args.num_frames, image_size=args.image_size,
+                                 missing_foreground=args.missing_foreground, missing_background=args.missing_background,
+                                 seed=args.data_seed)
+        rng = as_generator(args.data_seed)
+        train, test = source.sample(args.num_train, rng), source.sample(args.num_test, rng)
+        sequence_model = args.model == "gp_vae"
+        data, test_data = (train.sequences(), test.sequences()) if sequence_model else (train.frames(), test.frames())
+        arguments = model_arguments(args, data.observation_shape, len(data))
+        model = build_model(args, args.model, **arguments)
     run = open_run(args, run_config(args, model_arguments=arguments, data=source.config()))
     batch_size = args.batch_size if sequence_model else args.batch_size * args.num_frames
     trainer = Trainer(model, data, epochs=args.epochs, batch_size=batch_size, lr=args.lr, seed=args.seed,
-                      run_dir=run, device=args.device, progress=not args.quiet)
+                      run_dir=run, device=args.device, grad_clip=args.grad_clip, progress=not args.quiet)
     result = trainer.fit(resume=args.resume)
 
     shape = lambda imputed, n: imputed.reshape(n, *train.complete.shape[1:])  # noqa: E731
@@ -149,4 +153,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_command_line(main)

@@ -17,8 +17,9 @@ import pyrodisent.zoo  # noqa: F401  (registers the zoo)
 from pyrodisent.data import NonstationarySources
 from pyrodisent.infer.decomposed_elbo import DecomposedELBO, official_ivae_anneal
 from pyrodisent.evaluation import encode, evidence_lower_bound
-from pyrodisent.experiment import (build_model, experiment_parser, finish_run, open_run, parse_args, positive_int,
-                                   run_config)
+from pyrodisent.experiment import (bad_input, build_model, experiment_parser, finish_run, open_run, parse_args,
+                                   run_command_line, run_config)
+from pyrodisent.flags import positive_float, positive_int, seed
 from pyrodisent.metrics import mcc
 from pyrodisent.plots import plot_matched_latents
 from pyrodisent.train import Trainer
@@ -32,11 +33,11 @@ def build_parser():
     parser.add_argument("--num-segments", type=positive_int, default=40)
     parser.add_argument("--points-per-segment", type=positive_int, default=1000)
     parser.add_argument("--latent-dim", type=positive_int, default=5)
-    parser.add_argument("--data-seed", type=int, default=1, help="seed of the simulation (official: 1)")
+    parser.add_argument("--data-seed", type=seed, default=1, help="seed of the simulation (official: 1)")
     parser.add_argument("--epochs", type=positive_int, default=IVAE_DEFAULTS["epochs"])
     parser.add_argument("--batch-size", type=positive_int, default=IVAE_DEFAULTS["batch_size"])
-    parser.add_argument("--lr", type=float, default=IVAE_DEFAULTS["lr"])
-    parser.add_argument("--beta", type=float, default=4.0, help="β of beta_vae")
+    parser.add_argument("--lr", type=positive_float, default=IVAE_DEFAULTS["lr"])
+    parser.add_argument("--beta", type=positive_float, default=4.0, help="β of beta_vae")
     parser.add_argument("--lr-schedule", choices=["none", "plateau", "cosine"], default=IVAE_DEFAULTS["lr_schedule"])
     parser.add_argument("--posterior-covariance", choices=["diagonal", "full"], default="full",
                         help="guide covariance (all models, so that the comparison is like for like)")
@@ -47,11 +48,11 @@ def build_parser():
                         help="elbo: the plain ELBO (Eq. 8); official: the official code's weighted decomposition "
                              "(a, b, c, d) = (100, 1, 0, 10) (diagonal guide only: with c = 0 and a full-covariance "
                              "guide it diverged); anneal: the official code's anneal schedule")
-    parser.add_argument("--observation-scale", type=float, default=IVAE_DEFAULTS["observation_scale"],
+    parser.add_argument("--observation-scale", type=positive_float, default=IVAE_DEFAULTS["observation_scale"],
                         help="std of the Gaussian likelihood (initial value when learned)")
     parser.add_argument("--fixed-observation-scale", action="store_true",
                         help="keep σ fixed (default: learn one σ per feature, floored at --min-observation-scale)")
-    parser.add_argument("--min-observation-scale", type=float, default=IVAE_DEFAULTS["min_observation_scale"],
+    parser.add_argument("--min-observation-scale", type=positive_float, default=IVAE_DEFAULTS["min_observation_scale"],
                         help="floor of the learned σ")
     parser.add_argument("--hidden", type=positive_int, nargs="+", default=IVAE_DEFAULTS["hidden"],
                         help="hidden widths of the encoder and decoder MLPs")
@@ -107,14 +108,17 @@ def build_objective(args, num_data: int):
 def main(argv=None):
     args = parse_args(build_parser(), argv)
     torch.set_num_threads(args.num_threads)
-    simulation = NonstationarySources(num_segments=args.num_segments, points_per_segment=args.points_per_segment,
-                                      latent_dim=args.latent_dim, variant=args.variant, seed=args.data_seed)
-    data = simulation.training_set()
-    arguments = model_arguments(args, data)
-    model = build_model(args, args.model, **arguments)
+    with bad_input(args):
+        simulation = NonstationarySources(num_segments=args.num_segments, points_per_segment=args.points_per_segment,
+                                          latent_dim=args.latent_dim, variant=args.variant, seed=args.data_seed)
+        data = simulation.training_set()
+        arguments = model_arguments(args, data)
+        model = build_model(args, args.model, **arguments)
+        objective = build_objective(args, len(data))
     run = open_run(args, run_config(args, model_arguments=arguments, data=simulation.config()))
     trainer = Trainer(model, data, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                      lr_schedule=args.lr_schedule, objective=build_objective(args, len(data)), seed=args.seed, run_dir=run, device=args.device, progress=not args.quiet)
+                      lr_schedule=args.lr_schedule, objective=objective, seed=args.seed, run_dir=run,
+                      device=args.device, grad_clip=args.grad_clip, progress=not args.quiet)
     result = trainer.fit(resume=args.resume)
 
     sources = data.factors.numpy()
@@ -134,4 +138,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_command_line(main)

@@ -21,8 +21,10 @@ import pyrodisent.zoo  # noqa: F401  (registers the zoo)
 from pyrodisent import diagnostics
 from pyrodisent.data.sparse_shift import SparseShiftSimulation
 from pyrodisent.evaluation import encode, importance_weighted_bounds
-from pyrodisent.experiment import (build_model, experiment_parser, finish_run, format_comparison, open_run, parse_args,
-                                   positive_int, run_config)
+from pyrodisent.diagnostics import MIN_IMPORTANCE_SAMPLES
+from pyrodisent.experiment import (bad_input, build_model, experiment_parser, finish_run, format_comparison, open_run,
+                                   parse_args, run_command_line, run_config)
+from pyrodisent.flags import int_at_least, nonnegative_int, positive_float, positive_int, seed
 from pyrodisent.metrics import aligned_targets, linear_r2, mcc, target_scores
 from pyrodisent.plots import plot_target_matrices
 from pyrodisent.registry import MODELS
@@ -37,24 +39,26 @@ def build_parser():
     parser.add_argument("--likelihood", choices=["negative_binomial", "poisson", "gaussian"], default="negative_binomial",
                         help="counts likelihoods use the count simulation; gaussian uses its Gaussian-observation variant")
     parser.add_argument("--baselines", action="store_true", help="also train the VAE and the mean-shift baseline")
-    parser.add_argument("--data-seed", type=int, default=0)
+    parser.add_argument("--data-seed", type=seed, default=0)
     parser.add_argument("--num-actions", type=positive_int, default=100)
     parser.add_argument("--cells-per-action", type=positive_int, default=250)
     parser.add_argument("--latent-dim", type=positive_int, default=15)
     parser.add_argument("--num-genes", type=positive_int, default=100)
     parser.add_argument("--first-heldout-action", type=positive_int, default=80)
-    parser.add_argument("--sparsity", type=float, default=100.0, help="K of the Beta(1, K) prior on mask probabilities")
-    parser.add_argument("--temperature", type=float, default=1.0, help="Gumbel-sigmoid temperature at the start")
-    parser.add_argument("--final-temperature", type=float, default=0.2,
+    parser.add_argument("--sparsity", type=positive_float, default=100.0, help="K of the Beta(1, K) prior on mask probabilities")
+    parser.add_argument("--temperature", type=positive_float, default=1.0, help="Gumbel-sigmoid temperature at the start")
+    parser.add_argument("--final-temperature", type=positive_float, default=0.2,
                         help="temperature reached linearly at the end of training")
     parser.add_argument("--epochs", type=positive_int, default=250)
     parser.add_argument("--batch-size", type=positive_int, default=128)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--kl-warmup-epochs", type=int, default=10)
+    parser.add_argument("--lr", type=positive_float, default=3e-3)
+    parser.add_argument("--kl-warmup-epochs", type=nonnegative_int, default=10)
     parser.add_argument("--heldout-epochs", type=positive_int, default=100,
                         help="epochs fitting the held-out actions' shifts and masks")
     parser.add_argument("--iwae-samples", type=positive_int, default=1000)
-    parser.add_argument("--khat-samples", type=positive_int, default=1000)
+    parser.add_argument("--khat-samples", type=int_at_least(MIN_IMPORTANCE_SAMPLES, "PSIS fits its Pareto tail to the "
+                                                             "largest fifth of the weights: it needs ≥ 5 of them"),
+                        default=1000, help="importance samples per cell for PSIS k̂")
     parser.add_argument("--eval-cells", type=positive_int, default=500, help="cells for k̂ and the InferenceData")
     return parser
 
@@ -84,7 +88,7 @@ def train_and_evaluate(name, args, simulation, train, heldout, run, progress):
     arguments = model_arguments(args, train, name)
     model = build_model(args, name, **arguments)
     trainer = Trainer(model, train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_schedule="cosine",
-                      seed=args.seed, run_dir=run, device=args.device, progress=progress)
+                      seed=args.seed, run_dir=run, device=args.device, grad_clip=args.grad_clip, progress=progress)
     result = trainer.fit(resume=args.resume and name == "svae_plus")
     start = time.perf_counter()
     z_true = train.factors.numpy()
@@ -103,8 +107,7 @@ def train_and_evaluate(name, args, simulation, train, heldout, run, progress):
         # their cells, everything else frozen. Unseen in training, those posteriors are still the prior.
         fit_subset(model, heldout, model.global_parameters(), rows=heldout_actions,
                    epochs=args.heldout_epochs, batch_size=args.batch_size, lr=args.lr * model.global_lr_factor,
-                   seed=args.seed,
-                   device=args.device, progress=False)
+                   seed=args.seed, device=args.device, grad_clip=args.grad_clip, progress=False)
     elbo, iwae = importance_weighted_bounds(model, heldout, num_samples=args.iwae_samples, seed=args.seed)
     metrics.update(heldout_elbo=elbo, heldout_iwae=iwae, train_seconds=result.train_seconds,
                    eval_seconds=time.perf_counter() - start)
@@ -115,12 +118,17 @@ def main(argv=None):
     started = time.perf_counter()
     args = parse_args(build_parser(), argv)
     observation = "gaussian" if args.likelihood == "gaussian" else "counts"
-    simulation = SparseShiftSimulation(num_actions=args.num_actions, cells_per_action=args.cells_per_action,
-                                       latent_dim=args.latent_dim, num_genes=args.num_genes,
-                                       first_heldout_action=args.first_heldout_action, observation=observation,
-                                       seed=args.data_seed)
-    train, heldout = simulation.training_set(), simulation.heldout_set()
-    MODELS.build("svae_plus", **model_arguments(args, train, "svae_plus"))  # bad arguments fail before any file is written
+    with bad_input(args):  # bad arguments fail before any file is written
+        simulation = SparseShiftSimulation(num_actions=args.num_actions, cells_per_action=args.cells_per_action,
+                                           latent_dim=args.latent_dim, num_genes=args.num_genes,
+                                           first_heldout_action=args.first_heldout_action, observation=observation,
+                                           seed=args.data_seed)
+        train, heldout = simulation.training_set(), simulation.heldout_set()
+        if args.eval_cells > len(train):
+            raise ValueError(f"argument --eval-cells: expected at most the {len(train)} training cells, "
+                             f"got {args.eval_cells}")
+        for name in ["svae_plus", *(BASELINES.values() if args.baselines else ())]:
+            MODELS.build(name, **model_arguments(args, train, name))
     run = open_run(args, run_config(args, data=simulation.config()))
 
     model, metrics, codes = train_and_evaluate("svae_plus", args, simulation, train, heldout, run, not args.quiet)
@@ -140,6 +148,7 @@ def main(argv=None):
                 run_config(args, model=name), overwrite=True)
             _, baseline, _ = train_and_evaluate(name, args, simulation, train, heldout, baseline_run, not args.quiet)
             baseline_run.write_metrics(baseline)
+            baseline_run.release()
             table[name] = baseline
             metrics.update({f"{prefix}_{key}": value for key, value in baseline.items()})
         print(format_comparison(table, ["mcc", "r2", "target_f1", "heldout_iwae", "train_seconds"],
@@ -149,4 +158,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_command_line(main)
