@@ -4,6 +4,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from scipy.sparse.csgraph import shortest_path
 from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
 from pyrodisent import graphs
@@ -69,42 +70,65 @@ def small_tree(n=7, seed=0):
     return graphs.tree_edges(graphs.random_recursive_tree(n, seed))
 
 
-def test_tree_prior_log_density_is_the_tree_precision_mvn():
-    """Exact check: Π_i N(z_i) Π_E p_τ/(N N) equals N(0, Λ⁻¹) per latent dimension on a tree."""
+def tree_covariance(n, edges, tau):
+    """The Gaussian Markov tree's covariance, built independently of the prior: unit variances, and along a
+    path of d edges the correlation τ^d (root ~ N(0, 1), child = τ · parent + √(1 − τ²) ε)."""
+    adjacency = np.zeros((n, n))
+    adjacency[edges[:, 0], edges[:, 1]] = adjacency[edges[:, 1], edges[:, 0]] = 1
+    return torch.as_tensor(tau ** shortest_path(adjacency, unweighted=True))
+
+
+def bivariate_edge_term(first, second, tau):
+    """log N₂((a, b); 0, [[1, τ], [τ, 1]]) − log N(a) − log N(b), written out."""
+    joint = (-math.log(2 * math.pi) - 0.5 * math.log(1 - tau ** 2)
+             - (first ** 2 - 2 * tau * first * second + second ** 2) / (2 * (1 - tau ** 2)))
+    return joint - Normal(0.0, 1.0).log_prob(first) - Normal(0.0, 1.0).log_prob(second)
+
+
+def test_tree_prior_log_density_is_the_tree_gaussian():
+    """Exact check: Π_i N(z_i) Π_E p_τ/(N N) equals N(0, C) per latent dimension on a tree, C_ij = τ^d(i, j)."""
     n, k, tau = 7, 3, 0.8
-    prior = GraphCorrelatedNormal(n, small_tree(n), latent_dim=k, correlation=tau)
-    precision = prior.precision_matrix()
-    mvn = MultivariateNormal(torch.zeros(n, dtype=torch.float64), precision_matrix=precision)
+    edges = small_tree(n)
+    prior = GraphCorrelatedNormal(n, edges, latent_dim=k, correlation=tau)
+    covariance = tree_covariance(n, edges, tau)
+    mvn = MultivariateNormal(torch.zeros(n, dtype=torch.float64), covariance_matrix=covariance)
     z = torch.randn(4, n, k, dtype=torch.float64)
     expected = mvn.log_prob(z.transpose(-1, -2)).sum(-1)
     torch.testing.assert_close(prior.log_prob(z), expected)
-    # the tree Gaussian's covariance is τ^(tree distance)
-    distances = torch.as_tensor(
-        __import__("scipy.sparse.csgraph", fromlist=["x"]).shortest_path(
-            graphs.adjacency_matrix(n, small_tree(n)), unweighted=True))
-    torch.testing.assert_close(torch.linalg.inv(precision), tau ** distances)
+    torch.testing.assert_close(torch.linalg.inv(prior.precision_matrix()), covariance)
+
+
+def test_tree_prior_integrates_to_one():
+    """Numerical integration on a 3-vertex path: ∫ exp(log_prob) dz = 1 (a 3-D grid, spacing 0.1)."""
+    prior = GraphCorrelatedNormal(3, [[0, 1], [1, 2]], latent_dim=1, correlation=0.6)
+    axis = torch.arange(-6.0, 6.0 + 1e-9, 0.1, dtype=torch.float64)
+    grid = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), -1).reshape(-1, 3, 1)
+    assert float(prior.log_prob(grid).exp().sum() * 0.1 ** 3) == pytest.approx(1.0, abs=1e-6)
 
 
 def test_tree_prior_samples_have_tree_covariance():
     torch.manual_seed(0)
     n, tau = 6, 0.9
-    prior = GraphCorrelatedNormal(n, small_tree(n, 1), latent_dim=2, correlation=tau)
+    edges = small_tree(n, 1)
+    prior = GraphCorrelatedNormal(n, edges, latent_dim=2, correlation=tau)
     samples = prior.sample((20_000,))
     assert samples.shape == (20_000, n, 2)
     flat = samples.permute(0, 2, 1).reshape(-1, n).double()
     empirical = flat.T @ flat / len(flat)
-    torch.testing.assert_close(empirical, torch.linalg.inv(prior.precision_matrix()), atol=0.03, rtol=0)
+    torch.testing.assert_close(empirical, tree_covariance(n, edges, tau), atol=0.03, rtol=0)
 
 
 def test_general_graph_prior_weights_edges_by_resistance():
+    """A triangle with a pendant edge: each triangle edge lies in 2 of the 3 spanning trees (w = 2/3), the
+    pendant edge in all of them (w = 1); the log density is the w-weighted sum of the edge terms."""
     edges = np.array([[0, 1], [1, 2], [0, 2], [2, 3]])
     prior = GraphCorrelatedNormal(4, edges, latent_dim=2, correlation=0.5)
-    np.testing.assert_allclose(prior.edge_weights.numpy(), [2 / 3, 2 / 3, 2 / 3, 1.0], rtol=1e-6)
-    z = torch.randn(4, 2)
-    singletons = Normal(0.0, 1.0).log_prob(z).sum()
-    pairs = torch.stack([z[edges[:, 0]], z[edges[:, 1]]], -1)
-    terms = standard_edge_factor(0.5, (4, 2), z).log_prob(pairs).sum(-1)
-    torch.testing.assert_close(prior.log_prob(z), singletons + (prior.edge_weights * terms).sum())
+    weights = [2 / 3, 2 / 3, 2 / 3, 1.0]
+    np.testing.assert_allclose(prior.edge_weights.numpy(), weights, rtol=1e-6)
+    z = torch.randn(4, 2, dtype=torch.float64)
+    expected = Normal(0.0, 1.0).log_prob(z).sum() + sum(
+        w * bivariate_edge_term(z[i], z[j], 0.5).sum() for w, (i, j) in zip(weights, edges))
+    torch.testing.assert_close(prior.log_prob(z), expected.to(prior.log_prob(z).dtype))
     samples = prior.sample((1000,))  # a uniform spanning tree per draw: marginals stay N(0, 1)
     assert samples.std().item() == pytest.approx(1.0, abs=0.05)
 
@@ -118,6 +142,5 @@ def test_graph_prior_rejects_bad_graphs():
         GraphCorrelatedNormal(3, [[0, 1]], latent_dim=1, correlation=1.0)
     isolated = GraphCorrelatedNormal(3, [[0, 1]], latent_dim=2)  # vertex 2 isolated: N(0, I)
     z = torch.randn(3, 2, dtype=torch.float64)
-    torch.testing.assert_close(isolated.log_prob(z) - GraphCorrelatedNormal(2, [[0, 1]], 2).log_prob(z[:2]),
-                               Normal(0.0, 1.0).log_prob(z[2]).sum())
-    assert math.isfinite(float(isolated.log_prob(z)))
+    expected = Normal(0.0, 1.0).log_prob(z).sum() + bivariate_edge_term(z[0], z[1], 0.99).sum()
+    torch.testing.assert_close(isolated.log_prob(z), expected)
