@@ -12,7 +12,13 @@ loaded), on the loader's first minibatch, and leaves every random-number generat
 Around it: device placement, seeds, KL annealing progress, learning-rate schedules, a tqdm progress
 bar, a per-epoch CSV log, checkpoints after every epoch (model, optimizer, scheduler, Pyro param
 store, every random-number generator, the loader's shuffling state), exact resume, and a guard that
-stops on a NaN/inf loss naming the step and keeping the last good checkpoint.
+stops on a NaN/inf loss — or a loss that has diverged, ``divergence_factor`` times the first step's —
+naming the step and keeping the last good checkpoint. A checkpoint is written only for a state
+verified finite: its parameters are finite and so is the loss it gives on a check batch (the first
+minibatch of the data in order, evaluated without gradients and leaving every generator as it was),
+so a step that blows the weights up never reaches the checkpoint, whichever batch of an epoch it is.
+On resume the learning rate and gradient clipping may differ from the checkpoint's: the schedule is
+rescaled to the new learning rate.
 """
 from __future__ import annotations
 
@@ -120,6 +126,8 @@ class Trainer:
     :param run_dir: where the CSV log and checkpoints go (None: nothing is written).
     :param device: ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:N``.
     :param grad_clip: clip the global gradient norm to this value (None: no clipping).
+    :param divergence_factor: stop when a step's loss per point exceeds this many times the first
+        step's in magnitude (at least 1 nat): training has diverged, long before float32 overflows.
     :param callbacks: functions ``(trainer, epoch, row)`` called after each epoch's log row is written.
     :param progress: show a tqdm progress bar.
     :param parameters: the parameters to optimise (default: the model's ``parameter_groups(lr)`` and the
@@ -143,6 +151,7 @@ class Trainer:
         run_dir: Optional[RunDirectory] = None,
         device: str | torch.device | None = "auto",
         grad_clip: Optional[float] = None,
+        divergence_factor: float = 1e6,
         weight_decay: float = 0.0,
         callbacks: Sequence[Callable] = (),
         progress: bool = True,
@@ -150,8 +159,10 @@ class Trainer:
     ):
         if epochs < 1:
             raise ValueError(f"epochs must be ≥ 1, got {epochs}")
-        if lr <= 0:
-            raise ValueError(f"lr must be positive, got {lr}")
+        if not (math.isfinite(lr) and lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {lr}")
+        if grad_clip is not None and not (math.isfinite(grad_clip) and grad_clip > 0):
+            raise ValueError(f"grad_clip must be a finite number > 0 or None, got {grad_clip}")
         if lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {lr_schedule!r}")
         num_data = getattr(model, "num_data", None)
@@ -170,6 +181,10 @@ class Trainer:
         self.seed = seed
         self.run_dir = run_dir
         self.grad_clip = grad_clip
+        self.lr = lr
+        self.divergence_factor = divergence_factor
+        self.reference_loss: Optional[float] = None  # the first step's loss per point
+        self.checkpoint_epoch: Optional[int] = None  # the epoch of the checkpoint written or loaded last
         self.callbacks = list(callbacks)
         self.progress = progress
         if objective == "auto":
@@ -252,6 +267,8 @@ class Trainer:
             "pyro_parameters": {name: value.detach() for name, value in self.pyro_parameters.items()},
             "auxiliary_optimizers": {objective.name: optimizer.state_dict() for objective, optimizer in self.auxiliary},
             "second_batch_generator": self.second_batch_generator.get_state(),
+            "settings": {"lr": self.lr, "grad_clip": self.grad_clip},
+            "reference_loss": self.reference_loss,
         }
 
     def save_checkpoint(self) -> None:
@@ -260,6 +277,7 @@ class Trainer:
         buffer = io.BytesIO()
         torch.save(self.state_dict(), buffer)
         atomic_write_bytes(self.run_dir.checkpoint_path, buffer.getvalue())
+        self.checkpoint_epoch = self.epoch
 
     def load_checkpoint(self, path) -> None:
         """Restore everything :meth:`state_dict` saved; clear errors for unreadable or foreign files."""
@@ -319,6 +337,64 @@ class Trainer:
         if state["cuda_rng"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
         self.model.set_training_step(self.step)
+        self.reference_loss = state.get("reference_loss")
+        self.checkpoint_epoch = self.epoch
+        saved_lr = state.get("settings", {}).get("lr", self.lr)
+        if saved_lr != self.lr:  # resumed with another --lr: the whole schedule scales with it
+            self._rescale_learning_rate(self.lr / saved_lr)
+
+    def _rescale_learning_rate(self, factor: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] *= factor
+            if "initial_lr" in group:
+                group["initial_lr"] *= factor
+        if self.scheduler is not None and hasattr(self.scheduler, "base_lrs"):
+            self.scheduler.base_lrs = [lr * factor for lr in self.scheduler.base_lrs]
+        if self.scheduler is not None and hasattr(self.scheduler, "_last_lr"):
+            self.scheduler._last_lr = [group["lr"] for group in self.optimizer.param_groups]
+
+    def _check_batch(self):
+        """The first minibatch of the data in order: where each epoch's final state is checked."""
+        return next(iter(self.data.loader(self.loader.batch_size, shuffle=False)))
+
+    def verify_state(self) -> None:
+        """Raise :class:`NonFiniteLossError` unless the parameters are finite and the loss on the check
+        batch is finite and within the divergence bound; no gradients, every generator left as it was."""
+        bad = [name for name, value in self.model.state_dict().items()
+               if torch.is_tensor(value) and value.is_floating_point() and not torch.isfinite(value).all()]
+        bad += [name for name, value in self.pyro_parameters.items() if not torch.isfinite(value).all()]
+        loss_value = math.nan
+        if not bad:
+            rng = pyro.util.get_rng_state()
+            cuda_rng = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+            try:
+                self.model.set_training_step(self.step)
+                with torch.no_grad(), pyro.validation_enabled(False):  # NaN parameters of q or p: a NaN loss
+                    loss, _ = self.objective(self.model.model, self.model.guide, self._check_batch())
+                loss_value = float(loss)
+            finally:
+                pyro.util.set_rng_state(rng)
+                if cuda_rng is not None:
+                    torch.cuda.set_rng_state_all(cuda_rng)
+        bound = self.divergence_factor * max(abs(self.reference_loss or 0.0), 1.0)
+        if bad or not math.isfinite(loss_value) or abs(loss_value / len(self.data)) > bound:
+            what = (f"parameters {bad[:5]} hold NaN or inf" if bad else
+                    f"the loss on the check batch is {loss_value:.6g}, {abs(loss_value / len(self.data)):.3g} per "
+                    f"point against the first step's {self.reference_loss or math.nan:.4g}")
+            raise NonFiniteLossError(
+                f"after epoch {self.epoch} (step {self.step}) {what}: the last update blew the weights up; training "
+                f"stopped and {self._kept_checkpoint()}. {self._advice()}")
+
+    def _kept_checkpoint(self) -> str:
+        last = self.run_dir.checkpoint_path if self.run_dir is not None else None
+        if last is None or not last.exists():
+            return "no checkpoint was written"
+        epoch = self.checkpoint_epoch if self.checkpoint_epoch is not None else "of an earlier run"
+        return f"the last good checkpoint (epoch {epoch}, {last}) is kept"
+
+    def _advice(self) -> str:
+        return ("Lower the learning rate or clip gradients (grad_clip; the examples' --resume --lr … --grad-clip … "
+                "continue from the last good checkpoint), or check the data.")
 
     # ------------------------------------------------------------------ training
     def fit(self, resume: bool = False) -> TrainingResult:
@@ -326,10 +402,12 @@ class Trainer:
         if resume:
             if self.run_dir is None:
                 raise ValueError("resume=True needs a run_dir holding a checkpoint")
-            self.load_checkpoint(self.run_dir.checkpoint_path)
+            if self.run_dir.checkpoint_path.exists() or self.run_dir.log_path.exists():
+                self.load_checkpoint(self.run_dir.checkpoint_path)
+            # else: stopped before its first checkpoint; starting over is exactly what it would have done
         log = None
         if self.run_dir is not None:
-            log = CsvLog(self.run_dir.log_path, truncate_after_epoch=self.epoch if resume else 0)
+            log = CsvLog(self.run_dir.log_path, rows=self.history)  # the checkpoint's rows (none on a fresh run)
         start = time.perf_counter()
         elapsed_before = self.history[-1]["seconds"] if self.history else 0.0
         total_steps = self.epochs * len(self.loader)
@@ -346,6 +424,7 @@ class Trainer:
                         self.scheduler.step(row["loss"])
                     else:
                         self.scheduler.step()
+                self.verify_state()
                 self.save_checkpoint()
                 if log is not None:
                     log.append(row)
@@ -365,14 +444,17 @@ class Trainer:
         with pyro.validation_enabled(self.step == 0):
             loss, terms = self.objective(self.model.model, self.model.guide, batch)
         loss_value = float(loss.detach())
-        if not math.isfinite(loss_value):
-            last = self.run_dir.checkpoint_path if self.run_dir is not None else None
-            kept = (f"the last good checkpoint (epoch {self.epoch}) is {last}" if last is not None and last.exists()
-                    else "no checkpoint was written")
+        per_point = loss_value / len(self.data)
+        if self.reference_loss is None and math.isfinite(per_point):
+            self.reference_loss = per_point
+        bound = self.divergence_factor * max(abs(self.reference_loss or 0.0), 1.0)
+        if not math.isfinite(loss_value) or abs(per_point) > bound:
+            what = ("" if not math.isfinite(loss_value) else
+                    f", {abs(per_point):.3g} per point against the first step's {self.reference_loss:.4g}: training "
+                    f"diverged (the bound is {self.divergence_factor:g} times that, at least 1 nat)")
             raise NonFiniteLossError(
-                f"loss became {loss_value} at step {self.step} (epoch {self.epoch + 1}, batch {batch_in_epoch + 1}); "
-                f"training stopped and {kept}. Lower the learning rate, clip gradients (grad_clip) or check the data."
-            )
+                f"loss became {loss_value:.6g} at step {self.step} (epoch {self.epoch + 1}, batch {batch_in_epoch + 1})"
+                f"{what}; training stopped and {self._kept_checkpoint()}. {self._advice()}")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.grad_clip is not None:
