@@ -61,7 +61,8 @@ class FactorVAE(LatentVariableModel):
 
     def discriminator_loss(self, batch, second_batch) -> torch.Tensor:
         """Alg. 2's loss of D: −½ (mean_B log D(z) + mean_B' log(1 − D(perm(z')))), z ~ q(z|x) for x in B,
-        z' ~ q(z|x') for x' in the independent second minibatch B', each dimension of z' permuted across B'."""
+        z' ~ q(z|x') for x' in the independent second minibatch B', each dimension of z' permuted across B'.
+        z is drawn afresh from the encoder as the VAE's step left it (Alg. 2 reuses the VAE step's draw)."""
         with torch.no_grad():
             z = self.posterior(batch).sample()
             permuted = permute_dimensions(self.posterior(second_batch).sample())

@@ -35,13 +35,14 @@ import torch
 from pyro import poutine
 from tqdm.auto import tqdm
 
+from pyrodisent.auxiliary import IndependentMinibatches
 from pyrodisent.data.arrays import ArrayDataset
 from pyrodisent.device import resolve_device, set_seed
 from pyrodisent.infer.elbo import MeanFieldELBO, build_objective
 from pyrodisent.run_directory import CsvLog, RunDirectory, atomic_write_bytes
 
 LR_SCHEDULES = ("none", "plateau", "cosine")
-CHECKPOINT_FORMAT = 2  # 2: Pyro parameters by name, auxiliary optimizers and their minibatch generator
+CHECKPOINT_FORMAT = 3  # 2: Pyro parameters by name, auxiliary optimizers; 3: their second-minibatch stream (pass, position)
 
 
 def build_adam(parameters, lr: float, weight_decay: float = 0.0, device: torch.device | None = None,
@@ -220,7 +221,8 @@ class Trainer:
                                    weight_decay=objective.weight_decay, device=self.device))
             for objective in auxiliary
         ]
-        self.second_batch_generator = torch.Generator().manual_seed(_generator_seed(seed, 1))
+        self.second_batches = IndependentMinibatches(
+            self.data, self.loader.batch_size, torch.Generator().manual_seed(_generator_seed(seed, 1)))
         self.lr_schedule = lr_schedule
         if lr_schedule == "plateau":
             self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -243,12 +245,10 @@ class Trainer:
             self.loader.generator.set_state(state)
 
     def second_batch(self):
-        """A minibatch of ``batch_size`` points drawn from the training set (with replacement)
-        independently of the epoch's shuffling, for auxiliary objectives that need a second sample
-        x' ~ p_data; its generator is checkpointed."""
-        size = self.loader.batch_size
-        index = torch.randint(len(self.data), (size,), generator=self.second_batch_generator)
-        return self.data.batch(index.to(self.data.x.device))
+        """A minibatch of ``batch_size`` distinct points drawn independently of the epoch's shuffling
+        (:class:`~pyrodisent.auxiliary.IndependentMinibatches`), for auxiliary objectives that need a
+        second sample x' ~ p_data; the stream is checkpointed."""
+        return self.second_batches.next()
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> Dict[str, Any]:
@@ -266,7 +266,7 @@ class Trainer:
             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
             "pyro_parameters": {name: value.detach() for name, value in self.pyro_parameters.items()},
             "auxiliary_optimizers": {objective.name: optimizer.state_dict() for objective, optimizer in self.auxiliary},
-            "second_batch_generator": self.second_batch_generator.get_state(),
+            "second_batches": self.second_batches.state_dict(),
             "settings": {"lr": self.lr, "grad_clip": self.grad_clip},
             "reference_loss": self.reference_loss,
         }
@@ -328,7 +328,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         for objective, optimizer in self.auxiliary:
             optimizer.load_state_dict(saved_auxiliary[objective.name])
-        self.second_batch_generator.set_state(state["second_batch_generator"])
+        self.second_batches.load_state_dict(state["second_batches"])
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.step, self.history = state["epoch"], state["step"], list(state["history"])

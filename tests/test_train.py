@@ -9,7 +9,7 @@ from pyro.infer.autoguide import AutoNormal
 
 import pyrodisent.zoo  # noqa: F401  (registers the zoo)
 from pyrodisent import LatentVariableModel, set_seed
-from pyrodisent.data import ArrayDataset, NonstationarySources
+from pyrodisent.data import ArrayDataset, Batch, NonstationarySources
 from pyrodisent.registry import MODELS
 from pyrodisent.run_directory import RunDirectory
 from pyrodisent.train import CheckpointError, NonFiniteLossError, Trainer
@@ -278,11 +278,34 @@ def test_discriminator_is_trained_by_its_own_optimizer_on_a_second_minibatch():
     (objective, optimizer), = trainer.auxiliary
     assert optimizer.param_groups[0]["betas"] == (0.5, 0.9) and optimizer.param_groups[0]["lr"] == 1e-2
     trainer.fit()
-    assert len(seen) == trainer.step == math.ceil(len(data) / 16)
-    for first, second in seen:  # B' is drawn independently of B: not the same points
-        assert len(second) == 16 and set(first.tolist()) != set(second.tolist())
-    assert len({tuple(second.tolist()) for _, second in seen}) == len(seen)
+    assert len(seen) == trainer.step == math.ceil(len(data) / 16)  # 7 steps
+    for first, second in seen:  # B' is a minibatch of its own: 16 distinct points, not B's
+        assert len(set(second.tolist())) == 16 and set(first.tolist()) != set(second.tolist())
+    one_pass = torch.cat([second for _, second in seen[: len(data) // 16]])  # the first 6 B' split one shuffle
+    assert len(set(one_pass.tolist())) == len(one_pass) == 96
     assert all(not torch.equal(a, b.detach()) for a, b in zip(before, model.discriminator.parameters()))
+
+
+def test_discriminator_tells_codes_of_the_minibatch_from_permuted_codes_of_the_second_one():
+    """Alg. 2, line 10: D's class-0 inputs are the codes of B, its class-1 inputs the codes of B' with each
+    dimension permuted across B' — not a permutation of B's own codes."""
+    _, model = factor_vae_problem()
+    model.posterior = lambda batch: dist.Delta(10.0 * batch.index.float().unsqueeze(-1) + torch.tensor([0.0, 1.0]),
+                                               event_dim=1)  # code of point i: (10 i, 10 i + 1)
+    inputs = []
+    model.discriminator.register_forward_hook(lambda module, args, output: inputs.append(args[0].detach()))
+    batch = Batch(x=torch.zeros(8, 2), index=torch.arange(8))
+    second = Batch(x=torch.zeros(8, 2), index=torch.arange(20, 28))
+    torch.manual_seed(0)
+    model.discriminator_loss(batch, second)
+    (codes,) = inputs
+    real, fake = codes[:8], codes[8:]
+    assert torch.equal(real, model.posterior(batch).sample())
+    second_codes = model.posterior(second).sample()
+    for j in range(2):  # each column a permutation of the second minibatch's column ...
+        assert torch.equal(fake[:, j].sort().values, second_codes[:, j])
+    rows = {tuple(row.tolist()) for row in second_codes}  # ... permuted independently: rows get mixed
+    assert sum(tuple(row.tolist()) not in rows for row in fake) >= 4
 
 
 def test_discriminator_and_its_optimizer_resume_exactly(tmp_path):
