@@ -72,7 +72,9 @@ def classifier_accuracy_matrix(
     scores = np.zeros((codes_train.shape[1], factors_train.shape[1]))
     for k in range(codes_train.shape[1]):
         for j in range(factors_train.shape[1]):
-            classifier = LinearSVC(C=0.01, class_weight="balanced")
+            # The primal solver, as scikit-learn >= 1.5 picks for one feature (dual="auto"): deterministic,
+            # where the dual solver of earlier releases' default visits the points in a random order.
+            classifier = LinearSVC(C=0.01, class_weight="balanced", dual=False)
             classifier.fit(codes_train[:, k : k + 1], factors_train[:, j])
             scores[k, j] = np.mean(classifier.predict(codes_test[:, k : k + 1]) == factors_test[:, j])
     return scores
