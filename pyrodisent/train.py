@@ -360,8 +360,9 @@ class Trainer:
     def verify_state(self) -> None:
         """Raise :class:`NonFiniteLossError` unless the parameters are finite and the loss on the check
         batch is finite and within the divergence bound; no gradients, every generator left as it was."""
-        bad = [name for name, value in self.model.state_dict().items()
-               if torch.is_tensor(value) and value.is_floating_point() and not torch.isfinite(value).all()]
+        bad = [name for name, value in self.model.named_parameters() if not torch.isfinite(value).all()]
+        # buffers may hold inf by design (GPyTorch's constraint bounds); NaN in one is a broken state
+        bad += [name for name, value in self.model.named_buffers() if value.is_floating_point() and value.isnan().any()]
         bad += [name for name, value in self.pyro_parameters.items() if not torch.isfinite(value).all()]
         loss_value = math.nan
         if not bad:
