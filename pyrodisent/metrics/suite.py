@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Callable, Dict, Optional
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from pyrodisent.data.ground_truth import GroundTruthData
 from pyrodisent.metrics.beta_vae_score import beta_vae_score
@@ -51,7 +52,8 @@ def disentanglement_metrics(dataset: GroundTruthData, representation_fn: Callabl
         (:class:`~pyrodisent.metrics.encoded_grid.EncodedGrid`; same scores for a deterministic
         representation, as the random state is consumed identically). ``None``: do so when the dataset
         allows it and the grid is smaller than the number of observations the suite would encode.
-    :param progress: progress bar while encoding the grid.
+    :param progress: progress bars: one while encoding the grid, one over the metrics (which can take
+        minutes: DCI's boosted trees, the BetaVAE and FactorVAE votes).
     """
     if encode_grid is None:
         encode_grid = can_encode_grid(dataset) and grid_size(dataset) < images_encoded_by_suite(
@@ -60,21 +62,30 @@ def disentanglement_metrics(dataset: GroundTruthData, representation_fn: Callabl
         dataset = EncodedGrid(dataset, representation_fn, progress=progress)
         representation_fn = dataset.representation_function
     rng = as_generator(random_state)
-    codes_train, factors_train = sample_codes(dataset, representation_fn, num_train, rng)
-    codes_test, factors_test = sample_codes(dataset, representation_fn, num_test, rng)
-    scores = dci(codes_train, factors_train, codes_test, factors_test)
-    modularity = modularity_explicitness(codes_train, factors_train, codes_test, factors_test)
-    return {
-        "mig": mig(codes_train, factors_train),
-        "dci_disentanglement": scores["disentanglement"],
-        "dci_completeness": scores["completeness"],
-        "dci_informativeness": scores["informativeness"],
-        "sap": sap(codes_train, factors_train, codes_test, factors_test),
-        "modularity": modularity["modularity"],
-        "explicitness": modularity["explicitness"],
-        "irs": irs(codes_train, factors_train),
-        "beta_vae_score": beta_vae_score(dataset, representation_fn, rng, num_train=num_votes_train,
-                                         num_eval=num_votes_eval),
-        "factor_vae_score": factor_vae_score(dataset, representation_fn, rng, num_train=num_votes_train,
-                                             num_eval=num_votes_eval),
-    }
+    stages = ["codes", "dci", "modularity", "mig", "sap", "irs", "beta_vae_score", "factor_vae_score"]
+    with tqdm(total=len(stages), disable=not progress, desc="metrics", unit="metric", dynamic_ncols=True) as bar:
+        def stage(name: str, value):
+            bar.set_postfix_str(stages[min(stages.index(name) + 1, len(stages) - 1)])  # the one now running
+            bar.update(1)
+            return value
+
+        codes_train, factors_train = sample_codes(dataset, representation_fn, num_train, rng)
+        codes_test, factors_test = stage("codes", sample_codes(dataset, representation_fn, num_test, rng))
+        scores = stage("dci", dci(codes_train, factors_train, codes_test, factors_test))
+        modularity = stage("modularity", modularity_explicitness(codes_train, factors_train, codes_test, factors_test))
+        return {
+            "mig": stage("mig", mig(codes_train, factors_train)),
+            "dci_disentanglement": scores["disentanglement"],
+            "dci_completeness": scores["completeness"],
+            "dci_informativeness": scores["informativeness"],
+            "sap": stage("sap", sap(codes_train, factors_train, codes_test, factors_test)),
+            "modularity": modularity["modularity"],
+            "explicitness": modularity["explicitness"],
+            "irs": stage("irs", irs(codes_train, factors_train)),
+            "beta_vae_score": stage("beta_vae_score", beta_vae_score(dataset, representation_fn, rng,
+                                                                     num_train=num_votes_train,
+                                                                     num_eval=num_votes_eval)),
+            "factor_vae_score": stage("factor_vae_score", factor_vae_score(dataset, representation_fn, rng,
+                                                                           num_train=num_votes_train,
+                                                                           num_eval=num_votes_eval)),
+        }
