@@ -10,8 +10,9 @@ trace runs once, when the trainer is built (before the optimizer exists and befo
 loaded), on the loader's first minibatch, and leaves every random-number generator as it found it.
 
 Around it: device placement, seeds, KL annealing progress, learning-rate schedules, a tqdm progress
-bar, a per-epoch CSV log, checkpoints after every epoch (model, optimizer, scheduler, Pyro param
-store, every random-number generator, the loader's shuffling state), exact resume, and a guard that
+bar, a per-epoch CSV log, checkpoints after every epoch (model, optimizer, scheduler, the collected
+Pyro parameters, the auxiliary optimizers and their second-minibatch stream, every random-number
+generator, the loader's shuffling state), exact resume, and a guard that
 stops on a NaN/inf loss — or a loss that has diverged, ``divergence_factor`` times the first step's —
 naming the step and keeping the last good checkpoint. A checkpoint is written only for a state
 verified finite: its parameters are finite and so is the loss it gives on a check batch (the first
@@ -47,8 +48,8 @@ CHECKPOINT_FORMAT = 3  # 2: Pyro parameters by name, auxiliary optimizers; 3: th
 
 def build_adam(parameters, lr: float, weight_decay: float = 0.0, device: torch.device | None = None,
                betas=(0.9, 0.999)):
-    """Adam; the fused kernel on CPU and CUDA (one kernel for all parameters: ~4× less optimizer time
-    on small networks than the per-tensor loop)."""
+    """Adam; the fused kernel on CPU and CUDA (one kernel for all parameters instead of a loop over
+    tensors, which dominates the optimizer's time on small networks; on CPU it needs torch >= 2.4)."""
     fused = device is not None and device.type in ("cpu", "cuda")
     return torch.optim.Adam(parameters, lr=lr, betas=tuple(betas), weight_decay=weight_decay, fused=fused)
 
