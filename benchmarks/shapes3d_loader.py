@@ -17,7 +17,7 @@ just written) and then, after ``posix_fadvise(DONTNEED)`` evicts this file's pag
 Writing, reading and rechunking each run in a fresh process, started from a parent that imports
 only the standard library, so each one's peak RSS is its own (Linux carries ``ru_maxrss`` over
 ``fork``/``exec``). Peak RSS is ``resource.getrusage(RUSAGE_SELF).ru_maxrss``, shown with the RSS
-after imports (torch, pyro, h5py: ≈ 300 MB). The files are deleted afterwards. Layouts:
+after imports (torch, pyro, h5py). The files are deleted afterwards. Layouts:
 
 - ``contiguous``: no chunks, no compression (5.9 GB on disk at full size);
 - ``row-gzip``: one image a chunk, gzip level 4 (what :func:`rechunk_shapes3d` writes);

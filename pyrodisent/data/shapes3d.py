@@ -6,8 +6,9 @@ orientation 15, stored row-major (orientation fastest). The set is 5.9 GB as uin
 float32, so nothing here reads it whole: minibatches read only their rows, as uint8, and convert
 those to float.
 
-Reading random rows fast. h5py's fancy indexing of 64 scattered rows costs milliseconds (≈ 600
-images/s on a row-chunked file), so :class:`Shapes3D` reads rows itself where the layout allows:
+Reading random rows fast. h5py's fancy indexing of 64 scattered rows costs milliseconds on a row-chunked
+file (``benchmarks/shapes3d_loader.py`` measures it), so :class:`Shapes3D` reads rows itself where the
+layout allows:
 
 - contiguous ``images``: one ``pread`` per run of consecutive rows, at the dataset's file offset;
 - chunks of whole images, ``(k, 64, 64, 3)``, uncompressed or gzip (shuffle and fletcher32
@@ -388,7 +389,7 @@ class _RowReader:
 
     def _prefetch(self, offsets: list, lengths: list) -> None:
         """Ask the kernel for all the byte ranges at once, so that the disk serves them in parallel
-        (random 12 kB reads one at a time are latency-bound: ≈ 5× slower from a cold cache)."""
+        (random 12 kB reads one at a time are latency-bound from a cold cache)."""
         if _FADVISE is not None and len(offsets) > 1:
             for offset, length in zip(offsets, lengths):
                 os.posix_fadvise(self.fd, offset, length, _FADVISE)
