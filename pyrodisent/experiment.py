@@ -62,14 +62,24 @@ def experiment_parser(name: str, description: str) -> argparse.ArgumentParser:
     return parser
 
 
-#: warnings an example may meet and a user can do nothing about mid-run; ``--quiet`` hides them
-#: (by module of origin: what the libraries below us say about their own internals)
+#: warnings an example may meet and a user can do nothing about mid-run; ``--quiet`` hides them:
+#: what the libraries below us say about their own internals (by module of origin), and the warnings
+#: of ours and theirs that an example expects (a data file's slow layout, a metric's classifier that
+#: stops at its iteration limit)
 EXPECTED_WARNING_MODULES = ("sklearn", "arviz", "xarray", "gpytorch", "pyro", "torch", "matplotlib")
+
+
+def expected_warning_categories() -> tuple:
+    from sklearn.exceptions import ConvergenceWarning
+
+    from pyrodisent.data.shapes3d import SlowLayoutWarning
+
+    return (SlowLayoutWarning, ConvergenceWarning)
 
 
 def parse_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
     """Parse, then check the flags every example shares (device, run directory); under ``--quiet``
-    silence the libraries' warnings (``EXPECTED_WARNING_MODULES``)."""
+    silence the warnings an example expects (``EXPECTED_WARNING_MODULES``, :func:`expected_warning_categories`)."""
     args = parser.parse_args(argv)
     try:
         args.device = str(resolve_device(args.device))
@@ -85,6 +95,8 @@ def parse_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace
     if args.quiet:
         for module in EXPECTED_WARNING_MODULES:
             warnings.filterwarnings("ignore", module=rf"{module}(\.|$)")
+        for category in expected_warning_categories():
+            warnings.filterwarnings("ignore", category=category)
     return args
 
 
