@@ -82,7 +82,7 @@ def run_child(example, job) -> int:
         install(*job["kill"], example)
     code = 0
     try:
-        experiment.run_command_line(lambda: example.main(job["argv"]), job["argv"])
+        example.main(job["argv"])
     except SystemExit as error:
         code = error.code if isinstance(error.code, int) else 1
     except BaseException:
