@@ -1,14 +1,16 @@
 """Every registered model trains a few steps on tiny data, and evaluation and diagnostics run on it."""
+import arviz as az
 import numpy as np
+import pyro
 import pytest
 import torch
 
 import pyrodisent.zoo  # noqa: F401  (registers the zoo)
 from pyrodisent import diagnostics
+from pyrodisent.diagnostics import khat_summary, psis_khat
 from pyrodisent import graphs
 from pyrodisent.data import ArrayDataset, GraphDataset
 from pyrodisent.evaluation import encode, evidence_lower_bound, importance_weighted_bounds
-from pyrodisent.metrics import mcc
 from pyrodisent.registry import MODELS
 from pyrodisent.train import Trainer
 
@@ -61,9 +63,16 @@ def test_every_registered_model_is_covered():
     assert set(MODELS.names()) - {"laplace_vae"} - set(SEQUENCE_MODELS) == set(EXTRA_ARGUMENTS)
 
 
+# Models with global latent sites (per-action shifts and masks): evidence_lower_bound draws the globals from
+# their guide and counts their KL, while the importance weights fix them at their medians, so the two
+# bounds are different quantities there.
+GLOBAL_SITE_MODELS = {"mean_shift_vae", "svae_plus"}
+
+
 @pytest.mark.parametrize("name", sorted(EXTRA_ARGUMENTS))
 def test_model_trains_evaluates_and_diagnoses(name, tmp_path):
     data = tiny_graph_data() if name in GRAPH_MODELS else tiny_data()
+    pyro.set_rng_seed(0)
     model = MODELS.build(name, observation_shape=(D,), latent_dim=K, num_data=N, encoder_args=dict(hidden=(16,)),
                          decoder_args=dict(hidden=(16,)), **EXTRA_ARGUMENTS[name])
     before = [p.detach().clone() for p in model.parameters()]
@@ -71,10 +80,20 @@ def test_model_trains_evaluates_and_diagnoses(name, tmp_path):
     assert len(result.history) == 2 and np.isfinite(result.final_loss)
     assert any(not torch.equal(b, p) for b, p in zip(before, model.parameters()))
     codes = encode(model, data)
-    assert codes.shape == (N, K) and 0 <= mcc(data.factors.numpy(), codes) <= 1
-    assert np.isfinite(evidence_lower_bound(model, data))
-    elbo, iwae = importance_weighted_bounds(model, data, num_samples=20)
-    assert iwae >= elbo - 1e-5
+    with torch.no_grad():
+        means = model.posterior_params(data.batch(torch.arange(N)))[0].numpy()
+    np.testing.assert_allclose(codes, means, rtol=1e-5, atol=1e-6)  # codes are the guide's means
+    assert not np.allclose(encode(model, data, sample=True, seed=0), codes)  # sample=True draws from q(z | x)
+    elbo, iwae = importance_weighted_bounds(model, data, num_samples=20, seed=0)
+    # Independent estimates of one ELBO: analytic-KL minibatch objective against the mean log weight
+    # (measured: within 0.03 nats a point on every model without global sites).
+    if name not in GLOBAL_SITE_MODELS:
+        assert evidence_lower_bound(model, data, num_particles=20, seed=0) == pytest.approx(elbo, abs=0.1)
+    # The 20 weights are distinct draws: IWAE exceeds their mean by a clear margin (measured 0.3–0.4 nats),
+    # which it would not if the same z were drawn 20 times.
+    assert iwae > elbo + 0.05, (elbo, iwae)
     summary = diagnostics.diagnose(model, data, tmp_path, num_draws=5, num_obs=10, num_samples=30, khat_num_obs=10)
-    assert 0 <= summary["khat_share_above_0_7"] <= 1
-    assert (tmp_path / "inference_data.nc").exists()
+    assert summary == khat_summary(psis_khat(model, data, num_samples=30, num_obs=10, seed=0))  # this model's k̂
+    idata = az.from_netcdf(tmp_path / "inference_data.nc")
+    assert idata.posterior["z"].shape == (1, 5, 10, K)
+    assert idata.log_likelihood["x"].shape == (1, 5, 10)
