@@ -275,6 +275,9 @@ def test_discriminator_is_trained_by_its_own_optimizer_on_a_second_minibatch():
     trainer = trainer_for(model, data, epochs=1)
     optimised = {id(p) for group in trainer.optimizer.param_groups for p in group["params"]}
     assert not any(id(p) in optimised for p in model.discriminator.parameters())
+    everything = trainer_for(model, data, epochs=1, parameters=model.parameters())  # the trainer leaves D out too
+    assert not {id(p) for p in model.discriminator.parameters()} & {
+        id(p) for group in everything.optimizer.param_groups for p in group["params"]}
     (objective, optimizer), = trainer.auxiliary
     assert optimizer.param_groups[0]["betas"] == (0.5, 0.9) and optimizer.param_groups[0]["lr"] == 1e-2
     trainer.fit()
