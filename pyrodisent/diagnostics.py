@@ -294,17 +294,21 @@ def plot_khat(khat: np.ndarray, path: str | os.PathLike, title: Optional[str] = 
 def diagnose(model: LatentVariableModel, data: ArrayDataset, run_dir: RunDirectory | str | os.PathLike,
              num_draws: int = 100, num_obs: Optional[int] = 200, num_samples: int = 1000,
              khat_num_obs: Optional[int] = 1000, seed: Optional[int] = 0,
-             global_dims: Optional[Mapping[str, Sequence[str]]] = None) -> Dict[str, float]:
+             global_dims: Optional[Mapping[str, Sequence[str]]] = None, reference=None) -> Dict[str, float]:
     """Write ``inference_data.nc``, ``khat.png`` and ``global_summary.csv`` into ``run_dir``.
 
     :param num_obs: points in the InferenceData (posterior predictive of images is
         num_draws × num_obs × pixels numbers: keep it modest).
     :param khat_num_obs: points diagnosed by PSIS k̂ (each costs ``num_samples`` passes; None: all).
+    :param reference: a :class:`~pyrodisent.reference_posterior.ReferencePosterior` that has run on points
+        of ``data``: its NUTS draws join the InferenceData as their own group.
     :returns: the flat k̂ summary (:func:`khat_summary`), ready for ``metrics.json``.
     """
     run = run_dir if isinstance(run_dir, RunDirectory) else RunDirectory(run_dir)
     idata = build_inference_data(model, data, num_draws=num_draws, num_obs=num_obs, seed=seed,
                                  global_dims=global_dims)
+    if reference is not None:
+        reference.add_to(idata)
     save_inference_data(idata, run.file(INFERENCE_DATA))
     khat = psis_khat(model, data, num_samples=num_samples, num_obs=khat_num_obs, seed=seed)
     plot_khat(khat, run.file(KHAT_PLOT))

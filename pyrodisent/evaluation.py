@@ -6,7 +6,7 @@ Every bound reported here is the plain, untempered one — β = 1, no KL warm-up
 """
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 import pyro
@@ -14,6 +14,7 @@ import torch
 
 from pyrodisent.data.arrays import ArrayDataset
 from pyrodisent.data.batch import Batch
+from pyrodisent.diagnostics import pareto_khat
 from pyrodisent.infer.elbo import MeanFieldELBO
 from pyrodisent.model import LatentVariableModel, log_mean_exp, plain_elbo_weights
 
@@ -64,17 +65,36 @@ def importance_weighted_bounds(model: LatentVariableModel, data: ArrayDataset, n
     (:meth:`~pyrodisent.model.LatentVariableModel.fixed_globals_trace`); ELBO = mean_s log w_s, IWAE = log (1/S) Σ_s w_s (Burda et al. 2016).
     ``batch_size`` points are evaluated at once (default: S·B ≈ 2¹⁷ rows).
     """
+    result = importance_weighted_evaluation(model, data, num_samples, batch_size=batch_size, seed=seed, khat=False)
+    return result["elbo"], result["iwae"]
+
+
+@torch.no_grad()
+def importance_weighted_evaluation(model: LatentVariableModel, data: ArrayDataset, num_samples: int = 1000,
+                                   batch_size: Optional[int] = None, seed: Optional[int] = None,
+                                   khat: bool = True) -> Dict[str, Any]:
+    """The bounds of :func:`importance_weighted_bounds` and, from the same weights, each point's PSIS k̂.
+
+    :returns: ``{"elbo": float, "iwae": float, "khat": (N,) array}`` (``khat`` only when asked for): k̂ > 0.7
+        marks points whose IWAE term is not trustworthy (Yao et al. 2018), so the share of them says how
+        far the IWAE figure can be believed.
+    """
     if seed is not None:
         pyro.set_rng_seed(seed)
     model.eval()
     batch_size = batch_size or max(1, 131072 // num_samples)
     globals_trace = model.fixed_globals_trace(next(_batches(data, 1, model.device)))
-    elbos, iwaes = [], []
+    elbos, iwaes, khats = [], [], []
     for batch in _batches(data, batch_size, model.device):
         log_w = model.log_importance_weights(batch, num_samples, globals_trace=globals_trace)
         elbos.append(log_w.mean(0).cpu())
         iwaes.append(log_mean_exp(log_w, 0).cpu())
-    return float(torch.cat(elbos).mean()), float(torch.cat(iwaes).mean())
+        if khat:
+            khats.append(pareto_khat(log_w.T.cpu().numpy()))
+    result: Dict[str, Any] = {"elbo": float(torch.cat(elbos).mean()), "iwae": float(torch.cat(iwaes).mean())}
+    if khat:
+        result["khat"] = np.concatenate(khats)
+    return result
 
 
 def representation_function(model: LatentVariableModel):
