@@ -48,7 +48,8 @@ def test_svae_plus_example_with_baselines(tmp_path):
                        "--eval-cells", "20", "--baselines", "--out", str(out), "--device", "cpu")
     metrics = json.loads((out / "metrics.json").read_text())
     keys = {"mcc", "mcc_spearman", "r2", "target_f1", "target_precision", "target_recall", "heldout_iwae",
-            "heldout_elbo", "khat_share_above_0_7", "train_seconds"}
+            "heldout_elbo", "khat_share_above_0_7", "train_seconds", "eval_seconds", "run_seconds",
+            "heldout_khat_share_above_0_7", "khat_share_above_0_7_amortized"}
     assert keys <= set(metrics)
     assert {"vae_mcc", "mean_shift_mcc", "vae_heldout_iwae"} <= set(metrics)
     assert metrics["heldout_iwae"] >= metrics["heldout_elbo"] - 1e-6  # Jensen, on the same weights
