@@ -1,4 +1,7 @@
+import json
 import os
+import subprocess
+import sys
 
 import pyro
 import pytest
@@ -14,3 +17,35 @@ def _fresh_pyro_state():
     pyro.set_rng_seed(0)
     yield
     pyro.clear_param_store()
+
+
+# A run directory held by another process. The holder is a fresh interpreter, not a fork: forking a
+# process whose torch/OpenMP threads hold locks can deadlock the child (it did, on CI).
+_HOLDER = """
+import json, pathlib, sys
+from pyrodisent.run_directory import RunDirectory
+path = pathlib.Path(sys.argv[1])
+RunDirectory(path).create(json.loads(sys.argv[2]), resume=(path / "config.json").exists())
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.fixture
+def hold_run_directory():
+    """``hold_run_directory(path, config)`` starts a process that holds ``path`` and returns it once it does."""
+    holders = []
+
+    def start(path, config):
+        holder = subprocess.Popen([sys.executable, "-c", _HOLDER, str(path), json.dumps(config)],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        holders.append(holder)
+        line = holder.stdout.readline()
+        assert line.strip() == "ready", f"the holder did not take the run directory (exit {holder.poll()})"
+        return holder
+
+    yield start
+    for holder in holders:
+        if holder.poll() is None:
+            holder.kill()
+        holder.wait(30)

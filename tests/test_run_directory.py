@@ -1,6 +1,5 @@
 import errno
 import json
-import multiprocessing
 import os
 import stat
 
@@ -137,37 +136,21 @@ def test_out_below_a_regular_file_and_read_only_folders(tmp_path):
         RunDirectory(locked / "run").create({})
 
 
-def _hold_lock(path, ready, stop):
-    RunDirectory(path).create({"seed": 0})
-    ready.set()
-    stop.wait(30)
-
-
-def test_one_writer_per_run_directory_and_stale_locks_are_taken_over(tmp_path):
+def test_one_writer_per_run_directory_and_stale_locks_are_taken_over(tmp_path, hold_run_directory):
     path = tmp_path / "r"
-    context = multiprocessing.get_context("fork")
-    ready, stop = context.Event(), context.Event()
-    holder = context.Process(target=_hold_lock, args=(path, ready, stop))
-    holder.start()
-    try:
-        assert ready.wait(30)
-        with pytest.raises(RunDirectoryError, match=rf"in use by another run \(process {holder.pid} holds"):
-            RunDirectory(path).create({"seed": 0}, resume=True)
-        with pytest.raises(RunDirectoryError, match="in use by another run"):
-            RunDirectory(path).create({"seed": 0}, overwrite=True)
-        assert json.loads((path / "config.json").read_text()) == {"seed": 0}
-        os.kill(holder.pid, 9)  # kill -9: the lock file stays, but its flock is gone
-        holder.join(10)
-        assert (path / ".lock").read_text().strip() == str(holder.pid)
-        run = RunDirectory(path).create({"seed": 0}, resume=True)
-        assert (path / ".lock").read_text().strip() == str(os.getpid())
-        run.release()
-        assert not (path / ".lock").exists()
-    finally:
-        stop.set()
-        if holder.is_alive():
-            holder.kill()
-        holder.join(10)
+    holder = hold_run_directory(path, {"seed": 0})
+    with pytest.raises(RunDirectoryError, match=rf"in use by another run \(process {holder.pid} holds"):
+        RunDirectory(path).create({"seed": 0}, resume=True)
+    with pytest.raises(RunDirectoryError, match="in use by another run"):
+        RunDirectory(path).create({"seed": 0}, overwrite=True)
+    assert json.loads((path / "config.json").read_text()) == {"seed": 0}
+    holder.kill()  # kill -9: the lock file stays, but its flock is gone
+    holder.wait(10)
+    assert (path / ".lock").read_text().strip() == str(holder.pid)
+    run = RunDirectory(path).create({"seed": 0}, resume=True)
+    assert (path / ".lock").read_text().strip() == str(os.getpid())
+    run.release()
+    assert not (path / ".lock").exists()
 
 
 def test_csv_log_is_rewritten_from_the_rows_given(tmp_path):

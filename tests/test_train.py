@@ -119,12 +119,21 @@ def test_csv_log_and_metrics_per_point(tmp_path):
 
 
 def test_kl_warmup_scales_the_latent_site():
+    """The objective is reconstruction + kl_scale · KL: with the same draws its value is affine in the scale."""
+    from pyrodisent.infer import MeanFieldELBO
+
     data, _ = small_problem()
     model = MODELS.build("vae", observation_shape=(2,), latent_dim=2, num_data=len(data), beta=2.0, kl_warmup_steps=10)
-    model.set_training_step(4)
-    assert model.kl_scale == pytest.approx(1.0)
-    model.set_training_step(100)
-    assert model.kl_scale == pytest.approx(2.0)
+    batch = data.batch(torch.arange(16))
+    losses = {}
+    for step, expected_scale in ((4, 1.0), (6, 1.4), (100, 2.0)):
+        model.set_training_step(step)
+        assert model.kl_scale == pytest.approx(expected_scale)
+        pyro.set_rng_seed(0)
+        loss, terms = MeanFieldELBO()(model.model, model.guide, batch)
+        losses[expected_scale] = loss.item()
+    assert losses[2.0] > losses[1.0]  # the KL of an untrained encoder is positive
+    assert (losses[2.0] - losses[1.0]) / (losses[1.4] - losses[1.0]) == pytest.approx(1.0 / 0.4, rel=1e-4)
 
 
 # ---------------------------------------------------------------------- Pyro parameters, as SVI collects them
