@@ -199,7 +199,7 @@ def psis_khat(model: LatentVariableModel, data: ArrayDataset, num_samples: int =
 
     :param num_samples: S importance samples per point (Yao et al. use S ≥ 1000 to resolve the tail).
     :param num_obs: the first ``num_obs`` points of ``data`` (all when None).
-    :param batch_size: points per forward pass (default: S · B ≈ 2¹⁷ rows).
+    :param batch_size: points per forward pass (default: :func:`importance_batch_size`).
     :param globals_trace: a trace of ``model.guide_globals`` (or any trace holding the global sites,
         e.g. at their posterior medians) fixing the globals; None draws them once from the guide.
     """
@@ -209,7 +209,7 @@ def psis_khat(model: LatentVariableModel, data: ArrayDataset, num_samples: int =
     num_obs = _num_points(data, num_obs)
     if seed is not None:
         pyro.set_rng_seed(seed)
-    batch_size = batch_size or max(1, 131072 // num_samples)
+    batch_size = batch_size or importance_batch_size(num_samples)
     was_training = model.training
     model.eval()
     try:
@@ -317,6 +317,16 @@ def diagnose(model: LatentVariableModel, data: ArrayDataset, run_dir: RunDirecto
 
 
 # ---------------------------------------------------------------------------------- helpers
+IMPORTANCE_ROWS_PER_PASS = 2 ** 15
+
+
+def importance_batch_size(num_samples: int) -> int:
+    """Points per forward pass when each point takes ``num_samples`` importance samples: about
+    :data:`IMPORTANCE_ROWS_PER_PASS` (point, sample) rows a pass, which bounds the peak memory of a
+    pass (rows × features × the likelihood's temporaries) whatever the number of points."""
+    return max(1, IMPORTANCE_ROWS_PER_PASS // num_samples)
+
+
 def _num_points(data: ArrayDataset, num_obs: Optional[int]) -> int:
     if num_obs is None:
         return len(data)

@@ -14,7 +14,7 @@ import torch
 
 from pyrodisent.data.arrays import ArrayDataset
 from pyrodisent.data.batch import Batch
-from pyrodisent.diagnostics import pareto_khat
+from pyrodisent.diagnostics import importance_batch_size, pareto_khat
 from pyrodisent.infer.elbo import MeanFieldELBO
 from pyrodisent.model import LatentVariableModel, log_mean_exp, plain_elbo_weights
 
@@ -82,7 +82,7 @@ def importance_weighted_evaluation(model: LatentVariableModel, data: ArrayDatase
     if seed is not None:
         pyro.set_rng_seed(seed)
     model.eval()
-    batch_size = batch_size or max(1, 131072 // num_samples)
+    batch_size = batch_size or importance_batch_size(num_samples)
     globals_trace = model.fixed_globals_trace(next(_batches(data, 1, model.device)))
     elbos, iwaes, khats = [], [], []
     for batch in _batches(data, batch_size, model.device):
