@@ -84,7 +84,6 @@ import warnings  # noqa: E402
 import torch  # noqa: E402
 
 from pyrodisent import experiment  # noqa: E402
-from pyrodisent.run_directory import RunDirectory  # noqa: E402
 
 TINY_IVAE = ["--num-segments", "4", "--points-per-segment", "16", "--latent-dim", "2", "--hidden", "8", "--epochs",
              "2", "--batch-size", "16", "--device", "cpu", "--quiet"]

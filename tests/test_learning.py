@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 import pyro
-import pytest
 
 import pyrodisent.zoo  # noqa: F401  (registers the zoo)
 from pyrodisent.data import ArrayDataset, CorrelatedTreeSimulation, NonstationarySources, SpriteSequences, as_generator

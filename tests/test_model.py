@@ -87,7 +87,7 @@ def test_tempered_likelihood_trains_scaled_and_both_bounds_report_the_plain_elbo
     data = ArrayDataset(x)
     assert evidence_lower_bound(tempered, data, num_particles=50, seed=0) == evidence_lower_bound(
         plain, data, num_particles=50, seed=0)
-    m, a, c, s, sigma = 0.3 * x.squeeze(-1), tempered.a, tempered.c, tempered.s, tempered.sigma
+    m, a, s, sigma = 0.3 * x.squeeze(-1), tempered.a, tempered.s, tempered.sigma
     expected_log_lik = -0.5 * math.log(2 * math.pi * sigma**2) - ((x.squeeze(-1) - a * m) ** 2 + a**2 * s**2) / (2 * sigma**2)
     closed_form = float((expected_log_lik - 0.5 * (s**2 + m**2 - 1 - math.log(s**2))).mean())  # the plain ELBO
     # 2000 draws a point: both estimates lie within 0.01 of the closed form over seeds 0-5

@@ -1,6 +1,5 @@
 """NUTS reference posterior: on a conjugate linear-Gaussian model the exact posterior is known in closed
 form, so the reference can be checked against it, and guides of known quality must be scored as such."""
-import warnings
 
 import numpy as np
 import pyro.distributions as dist

@@ -1,7 +1,6 @@
 import math
 
 import numpy as np
-import pyro
 import pyro.distributions as dist
 import pytest
 import torch
@@ -9,7 +8,6 @@ from pyro import poutine
 
 from pyrodisent.zoo.svae_plus import MeanShiftVAE, SparseShiftVAE
 from pyrodisent.data import Batch
-from pyrodisent.data.sparse_shift import SparseShiftSimulation
 from pyrodisent.infer import MeanFieldELBO
 
 
