@@ -24,7 +24,6 @@ from pyrodisent.registry import MODELS
 from pyrodisent.train import Trainer
 
 
-
 def train(name, data, seed, epochs, batch_size, lr, **arguments):
     """``name`` built under ``pyro.set_rng_seed(seed)`` and trained by the Trainer (same seed)."""
     pyro.set_rng_seed(seed)
