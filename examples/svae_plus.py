@@ -63,6 +63,11 @@ def build_parser():
     parser.add_argument("--epochs", type=positive_int, default=250)
     parser.add_argument("--batch-size", type=positive_int, default=128)
     parser.add_argument("--lr", type=positive_float, default=3e-3)
+    parser.add_argument("--objective", choices=["elbo", "iwae"], default="elbo",
+                        help="training objective of the local posterior: the ELBO, or the importance-weighted bound "
+                             "(Burda et al. 2016) with --train-samples samples per cell")
+    parser.add_argument("--train-samples", type=int_at_least(2, "an importance-weighted bound needs ≥ 2 samples"),
+                        default=8, help="importance samples per cell and step with --objective iwae")
     parser.add_argument("--kl-warmup-epochs", type=nonnegative_int, default=10)
     parser.add_argument("--heldout-epochs", type=positive_int, default=100,
                         help="epochs fitting the held-out actions' shifts and masks")
@@ -109,8 +114,9 @@ def model_arguments(args, data, name):
 def train_and_evaluate(name, args, simulation, train, heldout_fit, heldout_scored, run, progress):
     arguments = model_arguments(args, train, name)
     model = build_model(args, name, **arguments)
+    objective = {"objective": "iwae", "num_particles": args.train_samples} if args.objective == "iwae" else {}
     trainer = Trainer(model, train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_schedule="cosine",
-                      seed=args.seed, run_dir=run, device=args.device, grad_clip=args.grad_clip, progress=progress)
+                      seed=args.seed, **objective, run_dir=run, device=args.device, grad_clip=args.grad_clip, progress=progress)
     result = trainer.fit(resume=args.resume and name == "svae_plus")
     start = time.perf_counter()
     z_true = train.factors.numpy()

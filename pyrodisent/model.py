@@ -38,6 +38,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import pyro
 import pyro.distributions as dist
+import pyro.distributions.transforms as flow_transforms
 import torch
 from pyro import poutine
 from torch import nn
@@ -68,6 +69,13 @@ class LatentVariableModel(nn.Module):
     :param posterior_covariance: ``diagonal`` (mean field) or ``full``: a Gaussian guide with a full
         Cholesky factor, free of the mean-field bias towards latents whose decoder Jacobian has
         orthogonal columns (which makes plain-ELBO iVAEs settle on a rotation of the sources).
+    :param posterior_flow_layers: F > 0 makes the guide a conditional normalising flow: the encoder's
+        Gaussian pushed through F conditional affine autoregressive transforms (inverse autoregressive
+        flow, Kingma et al. 2016), each conditioned on the encoder's input and followed by a fixed
+        permutation of the latents, so q(z | x) can be skewed, curved and shifted beyond a Gaussian's
+        reach. Its KL terms are Monte Carlo; codes for evaluation are the base mean pushed through the
+        flow. Vector observations only.
+    :param posterior_flow_hidden: hidden sizes of each transform's autoregressive network (default 4K).
     :param input_transform: ``none`` or ``log1p`` (counts: the encoder sees log(1 + x), as in scVI/sVAE+).
     :param likelihood: likelihood name and ``likelihood_args`` its keyword arguments.
     :param beta: weight of the KL term (β-VAE); 1 is the ELBO.
@@ -92,6 +100,8 @@ class LatentVariableModel(nn.Module):
         decoder_args: Optional[Dict[str, Any]] = None,
         encode_aux: bool = False,
         posterior_covariance: str = "diagonal",
+        posterior_flow_layers: int = 0,
+        posterior_flow_hidden: Optional[Sequence[int]] = None,
         input_transform: str = "none",
         likelihood: str = "gaussian",
         likelihood_args: Optional[Dict[str, Any]] = None,
@@ -133,6 +143,7 @@ class LatentVariableModel(nn.Module):
         self.encoder = self.build_encoder(encoder, encoder_args or {})
         self.decoder = self.build_decoder(decoder, decoder_args or {})
         self.likelihood: Likelihood = build_likelihood(likelihood, self.observation_shape, **(likelihood_args or {}))
+        self.posterior_flow = self.build_posterior_flow(int(posterior_flow_layers), posterior_flow_hidden)
 
     # ------------------------------------------------------------------ building blocks
     def build_encoder(self, name: str, args: Dict[str, Any]) -> nn.Module:
@@ -149,6 +160,22 @@ class LatentVariableModel(nn.Module):
         if len(self.observation_shape) == 1:
             return build_network(name, (self.observation_shape[0] + self.aux_dim,), outputs, **args)
         raise ValueError("encode_aux is supported for vector observations; for images encode u in a custom posterior()")
+
+    def build_posterior_flow(self, layers: int, hidden: Optional[Sequence[int]]) -> nn.ModuleList:
+        """The conditional affine autoregressive transforms of a flow guide (empty: a Gaussian guide)."""
+        if layers < 0:
+            raise ValueError(f"posterior_flow_layers must be ≥ 0, got {layers}")
+        if layers == 0:
+            return nn.ModuleList()
+        if len(self.observation_shape) != 1:
+            raise ValueError("posterior_flow_layers > 0 needs vector observations (the flow is conditioned on x); "
+                             f"got observation shape {self.observation_shape}")
+        if self.latent_dim < 2:
+            raise ValueError("an autoregressive flow guide needs latent_dim ≥ 2")
+        context = self.observation_shape[0] + (self.aux_dim if self.encode_aux else 0)
+        hidden = list(hidden) if hidden is not None else [4 * self.latent_dim]
+        return nn.ModuleList(flow_transforms.conditional_affine_autoregressive(self.latent_dim, context, hidden_dims=hidden)
+                             for _ in range(layers))
 
     def build_decoder(self, name: str, args: Dict[str, Any]) -> nn.Module:
         """The network of p(x | z): codes ``(B, K)`` → the likelihood's parameters ``(B, *observation_shape)``.
@@ -246,16 +273,35 @@ class LatentVariableModel(nn.Module):
         return {}
 
     def posterior(self, batch: Batch) -> dist.Distribution:
-        """q(z | x[, u]): a Gaussian from the encoder (diagonal or full covariance), event shape (K,)."""
+        """q(z | x[, u]): a Gaussian from the encoder (diagonal or full covariance), event shape (K,), or
+        that Gaussian pushed through the conditional flow (``posterior_flow_layers``)."""
         loc, scale = self.posterior_params(batch)
         if self.posterior_covariance == "full":
-            return dist.MultivariateNormal(loc, scale_tril=scale)
-        return dist.Normal(loc, scale).to_event(1)
+            base = dist.MultivariateNormal(loc, scale_tril=scale)
+        else:
+            base = dist.Normal(loc, scale).to_event(1)
+        if not len(self.posterior_flow):
+            return base
+        return dist.TransformedDistribution(base, self.flow_transforms(batch))
+
+    def flow_transforms(self, batch: Batch) -> list:
+        """The flow's transforms conditioned on ``batch``, each followed by a fixed reversal of the latents."""
+        context = self.encoder_input(batch)
+        reverse = flow_transforms.Permute(torch.arange(self.latent_dim - 1, -1, -1, device=context.device))
+        transforms = []
+        for transform in self.posterior_flow:
+            transforms += [transform.condition(context), reverse]
+        return transforms
+
+    def encoder_input(self, batch: Batch) -> torch.Tensor:
+        """What the encoder reads: the transformed x, with u concatenated when ``encode_aux``."""
+        x = INPUT_TRANSFORMS[self.input_transform](batch.x)
+        return x if not self.encode_aux else torch.cat([x, batch.u], -1)
 
     def posterior_params(self, batch: Batch) -> Tuple[torch.Tensor, torch.Tensor]:
-        """(location (B, K), scale): the scale is (B, K), or a Cholesky factor (B, K, K) when full."""
-        x = INPUT_TRANSFORMS[self.input_transform](batch.x)
-        out = self.encoder(x if not self.encode_aux else torch.cat([x, batch.u], -1))
+        """(location (B, K), scale): the scale is (B, K), or a Cholesky factor (B, K, K) when full (for a
+        flow guide: of its Gaussian base)."""
+        out = self.encoder(self.encoder_input(batch))
         k = self.latent_dim
         loc, raw = out[..., :k], out[..., k:]
         if self.posterior_covariance == "diagonal":
@@ -320,9 +366,17 @@ class LatentVariableModel(nn.Module):
     # ------------------------------------------------------------------ evaluation
     @torch.no_grad()
     def encode(self, batch: Batch, sample: bool = False) -> torch.Tensor:
-        """Codes for evaluation: the posterior mean (or one sample from q) of z, shape (B, K)."""
+        """Codes for evaluation: the posterior mean (or one sample from q) of z, shape (B, K); for a flow
+        guide, the base Gaussian's mean pushed through the flow."""
         q = self.posterior(batch)
-        return q.sample() if sample else q.mean
+        if sample:
+            return q.sample()
+        if isinstance(q, dist.TransformedDistribution):
+            z = q.base_dist.mean
+            for transform in q.transforms:
+                z = transform(z)
+            return z
+        return q.mean
 
     @torch.no_grad()
     def reconstruct(self, batch: Batch) -> torch.Tensor:
@@ -381,7 +435,7 @@ class LatentVariableModel(nn.Module):
         """
         if globals_trace is None:
             globals_trace = self.fixed_globals_trace(batch)
-        repeated = _repeat_batch(batch, num_samples)
+        repeated = batch.repeat(num_samples)
         fixed_guide = poutine.replay(self.guide, trace=globals_trace)
         fixed_model = poutine.replay(self.model, trace=globals_trace)
         with poutine.block(), plain_elbo_weights(self):
@@ -418,13 +472,6 @@ class plain_elbo_weights:
     def __exit__(self, *exc):
         for name, value in self.saved.items():
             setattr(self.model, name, value)
-
-
-def _repeat_batch(batch: Batch, times: int) -> Batch:
-    """The batch stacked ``times`` times along the data axis (sample-major)."""
-    rep = lambda t: None if t is None else t.repeat(times, *([1] * (t.dim() - 1)))  # noqa: E731
-    return Batch(x=rep(batch.x), index=rep(batch.index), u=rep(batch.u), factors=rep(batch.factors),
-                 extras={k: rep(v) for k, v in batch.extras.items()})
 
 
 def _local_log_prob(trace: poutine.Trace) -> torch.Tensor:

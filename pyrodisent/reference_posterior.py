@@ -49,7 +49,7 @@ with warnings.catch_warnings():
 from pyrodisent.data.arrays import ArrayDataset
 from pyrodisent.data.batch import Batch
 from pyrodisent.diagnostics import LATENT_DIM, OBS_DIM, pareto_khat
-from pyrodisent.model import LatentVariableModel, _local_log_prob, _repeat_batch, plain_elbo_weights
+from pyrodisent.model import LatentVariableModel, _local_log_prob, plain_elbo_weights
 from pyrodisent.sites import DATA_PLATE
 
 REFERENCE_GROUP = "reference_posterior"
@@ -101,7 +101,7 @@ def guide_local_draws(model: LatentVariableModel, batch: Batch, num_samples: int
                       globals_trace: poutine.Trace) -> Tuple[Dict[str, torch.Tensor], torch.Tensor]:
     """S draws of each local site from the guide, site → (S, B, *event), and their log importance
     weights log p(x_n, z_s | globals) − log q(z_s | x_n), shape (S, B)."""
-    repeated = _repeat_batch(batch, num_samples)
+    repeated = batch.repeat(num_samples)
     with poutine.block(), plain_elbo_weights(model):
         guide_trace = poutine.trace(poutine.replay(model.guide, trace=globals_trace)).get_trace(repeated)
         model_trace = poutine.trace(poutine.replay(poutine.replay(model.model, trace=globals_trace),
@@ -192,7 +192,7 @@ class ReferencePosterior:
         """log p(x_n, z_n | globals) for z of shape (..., B, D) (flattened local sites), shape (..., B)."""
         lead = z.shape[:-2]
         flat = z.reshape(-1, z.shape[-1]).to(torch.get_default_dtype())
-        batch = _repeat_batch(self.batch, int(math.prod(lead)) if lead else 1)
+        batch = self.batch.repeat(int(math.prod(lead)) if lead else 1)
         return local_log_joint(self.model, batch, self.globals_trace, _unflatten(flat, self.sites)).reshape(
             *lead, len(self.points)).to(z.dtype)
 

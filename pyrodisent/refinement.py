@@ -33,7 +33,7 @@ from pyro import poutine
 from torch.nn.functional import softplus
 
 from pyrodisent.data.arrays import ArrayDataset
-from pyrodisent.model import LatentVariableModel, _local_log_prob, _repeat_batch, plain_elbo_weights
+from pyrodisent.model import LatentVariableModel, _local_log_prob, plain_elbo_weights
 from pyrodisent.sites import LATENT_SITE
 
 _SOFTPLUS_ONE = math.log(math.e - 1)  # softplus⁻¹(1): T_n's diagonal starts at 1
@@ -126,7 +126,7 @@ class RefinedPosterior:
                     z = q.rsample((num_particles,))  # (P, B, K)
                     q_fixed = self.distribution(batch.index, detach=True)
                     log_q = q_fixed.log_prob(z)
-                    repeated = _repeat_batch(batch, num_particles)
+                    repeated = batch.repeat(num_particles)
                     values = {LATENT_SITE: z.reshape(-1, z.shape[-1])}
                     with poutine.block(), plain_elbo_weights(model):
                         trace = poutine.trace(poutine.condition(fixed_model, data=values)).get_trace(repeated)

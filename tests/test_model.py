@@ -130,3 +130,39 @@ def test_global_parameters_and_pyro_params_train_at_the_global_learning_rate():
     assert lr_of[id(pyro.param("prior_scale").unconstrained())] == pytest.approx(0.05)
     assert lr_of[id(next(model.encoder.parameters()))] == pytest.approx(0.01)
     assert len(lr_of) == len(list(model.parameters())) + 1  # every parameter once, the pyro.param included
+
+
+class Banana(LatentVariableModel):
+    """z ~ N(0, I₂), x | z ~ N(z₂ + z₁², 0.2²): the posterior of z is curved, beyond any Gaussian."""
+
+    def observation_distribution(self, z, batch):
+        return dist.Normal(z[:, 1:] + z[:, :1] ** 2, 0.2).to_event(1)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_flow_guide_reaches_a_curved_posterior_that_a_gaussian_guide_cannot(seed):
+    generator = torch.Generator().manual_seed(0)
+    z = torch.randn(256, 2, generator=generator)
+    data = ArrayDataset(z[:, 1:] + z[:, :1] ** 2 + 0.2 * torch.randn(256, 1, generator=generator))
+    elbos = []
+    for layers in (0, 2):
+        torch.manual_seed(seed)
+        model = Banana((1,), 2, 256, posterior_flow_layers=layers, encoder_args=dict(hidden=(32,)))
+        Trainer(model, data, epochs=100, batch_size=128, lr=1e-2, seed=seed, progress=False).fit()
+        elbos.append(evidence_lower_bound(model, data, batch_size=256, num_particles=50, seed=0))
+    gaussian, flow = elbos
+    assert flow > gaussian + 0.3  # measured over seeds 0–2: 0.69, 0.52, 0.94 nats per point
+
+
+def test_flow_guide_codes_are_the_base_mean_through_the_flow_and_images_are_refused():
+    torch.manual_seed(0)
+    model = Banana((1,), 2, 16, posterior_flow_layers=1)
+    batch = Batch(x=torch.randn(16, 1), index=torch.arange(16))
+    q = model.posterior(batch)
+    expected = q.base_dist.mean
+    for transform in q.transforms:
+        expected = transform(expected)
+    assert torch.allclose(model.encode(batch), expected)
+    assert not torch.allclose(model.encode(batch), q.base_dist.mean)
+    with pytest.raises(ValueError, match="needs vector observations"):
+        LatentVariableModel((1, 16, 16), 2, 16, encoder="conv_encoder", decoder="conv_decoder", posterior_flow_layers=1)

@@ -68,6 +68,13 @@ class Batch:
             extras={k: move(v) for k, v in self.extras.items()},
         )
 
+    def repeat(self, times: int) -> "Batch":
+        """The batch stacked ``times`` times along the data axis (sample-major: row ``s·B + b`` is point
+        ``b``): S importance samples or particles of every point in one pass of any network."""
+        rep = lambda t: None if t is None else t.repeat(times, *([1] * (t.dim() - 1)))  # noqa: E731
+        return replace(self, x=rep(self.x), index=rep(self.index), u=rep(self.u), factors=rep(self.factors),
+                       extras={k: rep(v) for k, v in self.extras.items()})
+
     def __getitem__(self, key: str) -> torch.Tensor:
         """``batch["name"]`` reads an extra, with an error that lists what the batch carries."""
         try:

@@ -109,23 +109,26 @@ class MeanFieldELBO:
             if site["is_observed"]:
                 reconstruction = reconstruction - _sum_site(site["fn"].log_prob(site["value"]), site)
                 continue
-            guide_site = guide_trace.nodes.get(name)
-            if guide_site is None:
-                raise ValueError(f"latent site {name!r} of the model has no counterpart in the guide")
-            q, p = guide_site["fn"], site["fn"]
-            if not q.has_rsample:
-                raise ValueError(
-                    f"guide site {name!r} ({type(q).__name__}) is not reparameterisable; "
-                    "train with objective='trace' (Pyro's Trace_ELBO) instead"
-                )
-            analytic = self._analytic_kl(q, p)
-            if analytic is not None:
-                kl = kl + _sum_site(analytic, site)
-            else:
-                value = guide_site["value"]
-                kl = kl + _sum_site(q.log_prob(value), guide_site) - _sum_site(p.log_prob(value), site)
+            kl = kl + self.latent_site_kl(name, site, guide_trace)
         kl = kl + guide_only_log_prob(model_trace, guide_trace)
         return reconstruction, kl
+
+    def latent_site_kl(self, name: str, site, guide_trace):
+        """``scale · KL(q ‖ p)`` of one latent site, analytic where torch has it, else at the guide's sample."""
+        guide_site = guide_trace.nodes.get(name)
+        if guide_site is None:
+            raise ValueError(f"latent site {name!r} of the model has no counterpart in the guide")
+        q, p = guide_site["fn"], site["fn"]
+        if not q.has_rsample:
+            raise ValueError(
+                f"guide site {name!r} ({type(q).__name__}) is not reparameterisable; "
+                "train with objective='trace' (Pyro's Trace_ELBO) instead"
+            )
+        analytic = self._analytic_kl(q, p)
+        if analytic is not None:
+            return _sum_site(analytic, site)
+        value = guide_site["value"]
+        return _sum_site(q.log_prob(value), guide_site) - _sum_site(p.log_prob(value), site)
 
 
 class PenalizedELBO(MeanFieldELBO):
@@ -167,13 +170,19 @@ class PyroELBO:
 
 
 def build_objective(name: str, num_particles: int = 1):
-    """``meanfield`` (default, fast), ``trace`` (Pyro Trace_ELBO), ``trace_meanfield`` (Pyro's own)."""
+    """``meanfield`` (default, fast), ``trace`` (Pyro Trace_ELBO), ``trace_meanfield`` (Pyro's own), or
+    ``iwae`` (:class:`~pyrodisent.infer.importance_weighted.ImportanceWeightedELBO`, ``num_particles``
+    importance samples per point)."""
     import pyro.infer
 
+    from pyrodisent.infer.importance_weighted import ImportanceWeightedELBO
+
+    if name == "iwae":
+        return ImportanceWeightedELBO(num_particles)
     if name == "meanfield":
         return MeanFieldELBO(num_particles)
     if name == "trace":
         return PyroELBO(pyro.infer.Trace_ELBO(num_particles=num_particles))
     if name == "trace_meanfield":
         return PyroELBO(pyro.infer.TraceMeanField_ELBO(num_particles=num_particles))
-    raise ValueError(f"unknown objective {name!r}; expected 'meanfield', 'trace' or 'trace_meanfield'")
+    raise ValueError(f"unknown objective {name!r}; expected 'meanfield', 'trace', 'trace_meanfield' or 'iwae'")

@@ -1,0 +1,60 @@
+"""The importance-weighted objective against the exact marginal likelihood and the evaluation's weights."""
+import math
+
+import pyro
+import pytest
+import torch
+
+from pyrodisent.data import Batch
+from pyrodisent.infer import ImportanceWeightedELBO, MeanFieldELBO
+from pyrodisent.infer.elbo import build_objective
+from pyrodisent.model import log_mean_exp
+
+from tests.infer.test_elbo import LinearGaussian
+
+A, SIGMA = 1.5, 0.5
+X = torch.linspace(-2, 2, 64).unsqueeze(-1)
+BATCH = Batch(x=X, index=torch.arange(64))
+
+
+def log_marginal(x):
+    """log p(x) of z ~ N(0, 1), x | z ~ N(a z, σ²): x ~ N(0, a² + σ²)."""
+    variance = A**2 + SIGMA**2
+    return (-0.5 * math.log(2 * math.pi * variance) - x**2 / (2 * variance)).sum()
+
+
+def exact_guide_model():
+    precision = 1 + A**2 / SIGMA**2
+    return LinearGaussian(num_data=64, a=A, sigma=SIGMA, c=(A / SIGMA**2) / precision, s=precision**-0.5)
+
+
+def test_exact_guide_gives_log_marginal_likelihood_with_no_variance():
+    pyro.set_rng_seed(0)
+    loss, _ = ImportanceWeightedELBO(num_samples=3)(exact_guide_model().model, exact_guide_model().guide, BATCH)
+    assert float(loss) == pytest.approx(-float(log_marginal(X)), rel=1e-5)
+
+
+def test_many_samples_close_the_gap_that_the_elbo_leaves():
+    model = LinearGaussian(num_data=64, a=A, sigma=SIGMA, c=0.3, s=0.4)  # a poor guide
+    pyro.set_rng_seed(0)
+    elbo_loss = float(MeanFieldELBO(num_particles=200)(model.model, model.guide, BATCH)[0])
+    iwae_loss = float(ImportanceWeightedELBO(num_samples=2000)(model.model, model.guide, BATCH)[0])
+    exact = -float(log_marginal(X))
+    assert elbo_loss - exact > 20.0  # the ELBO's gap on these 64 points (Σ KL(q ‖ p(z|x)))
+    assert abs(iwae_loss - exact) < 0.1 * (elbo_loss - exact)
+
+
+def test_equals_the_evaluation_bound_on_the_same_draws():
+    model = LinearGaussian(num_data=256, a=A, sigma=SIGMA, c=0.3, s=0.4)
+    pyro.set_rng_seed(3)
+    loss, terms = build_objective("iwae", 5)(model.model, model.guide, BATCH)
+    pyro.set_rng_seed(3)
+    log_w = model.log_importance_weights(BATCH, num_samples=5)
+    expected = -(256 / 64) * log_mean_exp(log_w, 0).sum()
+    assert torch.allclose(loss, expected, rtol=1e-6)
+    assert torch.allclose(terms["local_bound"], expected, rtol=1e-6) and float(terms["kl"]) == 0.0
+
+
+def test_one_sample_is_refused():
+    with pytest.raises(ValueError, match="num_samples must be ≥ 2"):
+        ImportanceWeightedELBO(num_samples=1)
