@@ -68,6 +68,11 @@ def build_parser():
                              "(Burda et al. 2016) with --train-samples samples per cell")
     parser.add_argument("--train-samples", type=int_at_least(2, "an importance-weighted bound needs ≥ 2 samples"),
                         default=8, help="importance samples per cell and step with --objective iwae")
+    parser.add_argument("--posterior-covariance", choices=["diagonal", "full"], default="diagonal",
+                        help="the encoder's Gaussian: mean field or a full Cholesky factor")
+    parser.add_argument("--posterior-flow-layers", type=nonnegative_int, default=0,
+                        help="conditional affine autoregressive layers on top of the encoder's Gaussian (a flow "
+                             "guide; scored without refinement, which starts from a Gaussian)")
     parser.add_argument("--kl-warmup-epochs", type=nonnegative_int, default=10)
     parser.add_argument("--heldout-epochs", type=positive_int, default=100,
                         help="epochs fitting the held-out actions' shifts and masks")
@@ -101,6 +106,8 @@ def model_arguments(args, data, name):
         likelihood=args.likelihood,
         input_transform="none" if args.likelihood == "gaussian" else "log1p",
         kl_warmup_steps=args.kl_warmup_epochs * steps_per_epoch,
+        posterior_covariance=args.posterior_covariance,
+        posterior_flow_layers=args.posterior_flow_layers,
     )
     if name != "vae":
         arguments["num_actions"] = args.num_actions
@@ -178,6 +185,9 @@ def main(argv=None):
                                            first_heldout_action=args.first_heldout_action, observation=observation,
                                            seed=args.data_seed)
         train, heldout = simulation.training_set(), simulation.heldout_set()
+        if args.posterior_flow_layers and args.refine_steps:
+            raise ValueError("argument --posterior-flow-layers: refinement starts from a Gaussian guide; "
+                             "score a flow guide as it is with --refine-steps 0")
         if args.eval_cells > len(train):
             raise ValueError(f"argument --eval-cells: expected at most the {len(train)} training cells, "
                              f"got {args.eval_cells}")
