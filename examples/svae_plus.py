@@ -123,7 +123,8 @@ def train_and_evaluate(name, args, simulation, train, heldout_fit, heldout_score
     model = build_model(args, name, **arguments)
     objective = {"objective": "iwae", "num_particles": args.train_samples} if args.objective == "iwae" else {}
     trainer = Trainer(model, train, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, lr_schedule="cosine",
-                      seed=args.seed, **objective, run_dir=run, device=args.device, grad_clip=args.grad_clip, progress=progress)
+                      seed=args.seed, **objective, run_dir=run, device=args.device, grad_clip=args.grad_clip,
+                      progress=progress)
     result = trainer.fit(resume=args.resume and name == "svae_plus")
     start = time.perf_counter()
     z_true = train.factors.numpy()

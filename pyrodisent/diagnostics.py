@@ -42,6 +42,7 @@ with warnings.catch_warnings():
     import arviz as az
 
 from pyrodisent.data.arrays import ArrayDataset
+from pyrodisent.infer.traces import data_plate_frame
 from pyrodisent.model import LatentVariableModel
 from pyrodisent.plots import save_figure, subplots
 from pyrodisent.run_directory import RunDirectory, atomic_write_bytes
@@ -112,7 +113,7 @@ def build_inference_data(model: LatentVariableModel, data: ArrayDataset, num_dra
                 dims.setdefault(name, _local_dims(name, value) if local
                                 else _global_dims(name, value, named_global_dims.get(name)))
             for name, site in _sample_sites(model_trace):
-                if not site["is_observed"] or _data_frame(site) is None:
+                if not site["is_observed"] or data_plate_frame(site) is None:
                     continue
                 fn = site["fn"]
                 log_p = fn.log_prob(site["value"])
@@ -347,13 +348,9 @@ def _sample_sites(trace: poutine.Trace):
             yield name, site
 
 
-def _data_frame(site):
-    return next((frame for frame in site["cond_indep_stack"] if frame.name == DATA_PLATE), None)
-
-
 def _per_point(site, value: torch.Tensor, event_dims: Optional[int] = None):
     """``value`` with the data-plate axis moved to the front, and whether the site is local."""
-    frame = _data_frame(site)
+    frame = data_plate_frame(site)
     if frame is None:
         return value, False
     if event_dims is None:

@@ -48,6 +48,7 @@ import pyrodisent.distributions  # noqa: F401  (registers KL(full Gaussian ‖ f
 from pyrodisent.auxiliary import AuxiliaryObjective
 from pyrodisent.data.batch import Batch
 from pyrodisent.infer.elbo import MeanFieldELBO
+from pyrodisent.infer.traces import data_plate_frame
 from pyrodisent.likelihoods import Likelihood, build_likelihood
 from pyrodisent.nn import build_network
 from pyrodisent.nn.mlp import _as_shape
@@ -174,8 +175,9 @@ class LatentVariableModel(nn.Module):
             raise ValueError("an autoregressive flow guide needs latent_dim ≥ 2")
         context = self.observation_shape[0] + (self.aux_dim if self.encode_aux else 0)
         hidden = list(hidden) if hidden is not None else [4 * self.latent_dim]
-        return nn.ModuleList(flow_transforms.conditional_affine_autoregressive(self.latent_dim, context, hidden_dims=hidden)
-                             for _ in range(layers))
+        return nn.ModuleList(
+            flow_transforms.conditional_affine_autoregressive(self.latent_dim, context, hidden_dims=hidden)
+            for _ in range(layers))
 
     def build_decoder(self, name: str, args: Dict[str, Any]) -> nn.Module:
         """The network of p(x | z): codes ``(B, K)`` → the likelihood's parameters ``(B, *observation_shape)``.
@@ -480,7 +482,7 @@ def _local_log_prob(trace: poutine.Trace) -> torch.Tensor:
     for site in trace.nodes.values():
         if site["type"] != "sample" or site["name"] == DATA_PLATE:
             continue
-        if not any(frame.name == DATA_PLATE for frame in site["cond_indep_stack"]):
+        if data_plate_frame(site) is None:
             continue
         log_p = site["fn"].log_prob(site["value"])
         if site["mask"] is not None:

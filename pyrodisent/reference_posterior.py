@@ -49,6 +49,7 @@ with warnings.catch_warnings():
 from pyrodisent.data.arrays import ArrayDataset
 from pyrodisent.data.batch import Batch
 from pyrodisent.diagnostics import LATENT_DIM, OBS_DIM, pareto_khat
+from pyrodisent.infer.traces import data_plate_frame
 from pyrodisent.model import LatentVariableModel, _local_log_prob, plain_elbo_weights
 from pyrodisent.sites import DATA_PLATE
 
@@ -70,7 +71,7 @@ def local_latent_sites(model: LatentVariableModel, batch: Batch,
     for name, site in trace.nodes.items():
         if site["type"] != "sample" or site["is_observed"] or name == DATA_PLATE:
             continue
-        if not any(frame.name == DATA_PLATE for frame in site["cond_indep_stack"]):
+        if data_plate_frame(site) is None:
             continue
         support = site["fn"].support
         if not support.is_discrete and support.event_dim == len(site["fn"].event_shape) \

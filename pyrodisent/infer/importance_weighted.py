@@ -5,16 +5,19 @@ For each data point n, S samples z_{n,s} ~ q(z | x_n) and the bound
     L_S(x_n) = log (1/S) Σ_s p(x_n, z_{n,s} | g) / q(z_{n,s} | x_n)          (IWAE, Eq. 8)
 
 which is the ELBO at S = 1 and tightens towards log p(x_n | g) as S grows (Burda et al., Theorem 1).
-Trained on L_S, the guide is rewarded for putting mass wherever the posterior has it — it covers the
-posterior rather than hiding inside one mode of it — which is what PSIS k̂ of the guide as a proposal
-asks for. Global sites g (outside the data plate) keep the ELBO's terms: one draw shared by every
-sample, with KL(q(g) ‖ p(g)) analytic where torch has it, as :class:`~pyrodisent.infer.MeanFieldELBO`.
+Trained on L_S, the guide is no longer penalised for putting mass where the posterior has little, so
+it tends to cover the posterior rather than sit inside it — what PSIS k̂ of the guide as a proposal
+asks for (whether it gets there on a given model is an empirical question: see the README).
+
+Global sites g (outside the data plate) keep the ELBO's terms: one draw shared by every sample, with
+KL(q(g) ‖ p(g)) analytic where torch has it, as :class:`~pyrodisent.infer.MeanFieldELBO`.
 
 All S samples of a minibatch run through the networks in one pass (the batch stacked S times, so any
 network works). Each local site's ``scale`` and ``mask`` enter the log weight relative to the data
 plate's N/B: a KL warm-up β multiplies log p(z) − log q(z) inside the weight (an annealed IWAE) and a
-tempered likelihood λ multiplies log p(x | z). The gradient is the plain IWAE estimator; its signal
-for the encoder weakens as S grows (Rainforth et al. 2018), so small S (4–16) is the useful range.
+tempered likelihood λ multiplies log p(x | z). The gradient is the plain IWAE estimator, whose
+signal-to-noise ratio for the encoder falls as O(1/√S) (Rainforth et al. 2018, "Tighter variational
+bounds are not necessarily better").
 """
 from __future__ import annotations
 
@@ -27,15 +30,8 @@ from pyro.distributions.util import scale_and_mask
 from pyro.poutine.util import site_is_subsample
 
 from pyrodisent.infer.elbo import LossTerms, MeanFieldELBO, _detach
-from pyrodisent.infer.traces import guide_only_log_prob
+from pyrodisent.infer.traces import data_plate_frame, guide_only_log_prob
 from pyrodisent.sites import DATA_PLATE
-
-
-def _plate_frame(site):
-    for frame in site["cond_indep_stack"]:
-        if frame.name == DATA_PLATE:
-            return frame
-    return None
 
 
 class ImportanceWeightedELBO(MeanFieldELBO):
@@ -46,7 +42,8 @@ class ImportanceWeightedELBO(MeanFieldELBO):
 
     def __init__(self, num_samples: int = 8):
         if num_samples < 2:
-            raise ValueError(f"num_samples must be ≥ 2 for an importance-weighted bound (1 is the ELBO), got {num_samples}")
+            raise ValueError(f"num_samples must be ≥ 2 for an importance-weighted bound (1 is the ELBO), "
+                             f"got {num_samples}")
         super().__init__(num_particles=1)
         self.num_samples = int(num_samples)
 
@@ -70,7 +67,7 @@ class ImportanceWeightedELBO(MeanFieldELBO):
             for name, site in trace.nodes.items():
                 if site["type"] != "sample" or site_is_subsample(site):
                     continue
-                frame = _plate_frame(site)
+                frame = data_plate_frame(site)
                 if frame is None:
                     continue
                 if sign < 0 and name not in model_trace.nodes:
@@ -91,7 +88,7 @@ class ImportanceWeightedELBO(MeanFieldELBO):
         observations, log q of the guide's auxiliary sites)."""
         total = 0.0
         for name, site in model_trace.nodes.items():
-            if site["type"] != "sample" or site_is_subsample(site) or _plate_frame(site) is not None:
+            if site["type"] != "sample" or site_is_subsample(site) or data_plate_frame(site) is not None:
                 continue
             if site["is_observed"]:
                 total = total - scale_and_mask(site["fn"].log_prob(site["value"]), site["scale"], site["mask"]).sum()

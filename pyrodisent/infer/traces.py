@@ -12,11 +12,16 @@ from torch.distributions import kl_divergence
 from pyrodisent.sites import DATA_PLATE, LATENT_SITE
 
 
+def data_plate_frame(site):
+    """The data plate's frame around ``site``, or ``None`` when the site is outside it (a global site)."""
+    return next((frame for frame in site["cond_indep_stack"] if frame.name == DATA_PLATE), None)
+
+
 def data_plate_size(site) -> Tuple[int, int]:
     """(minibatch size B, dataset size N) of the data plate around ``site``."""
-    for frame in site["cond_indep_stack"]:
-        if frame.name == DATA_PLATE:
-            return frame.size, frame.full_size or frame.size
+    frame = data_plate_frame(site)
+    if frame is not None:
+        return frame.size, frame.full_size or frame.size
     raise ValueError(f"site {site['name']!r} is not inside the {DATA_PLATE!r} plate")
 
 
