@@ -81,6 +81,10 @@ class LatentVariableModel(nn.Module):
     :param likelihood: likelihood name and ``likelihood_args`` its keyword arguments.
     :param beta: weight of the KL term (β-VAE); 1 is the ELBO.
     :param kl_warmup_steps: the KL weight grows linearly from 0 to β over this many steps.
+    :param global_kl_warmup: apply the same warm-up factor (without β) to the global sites of
+        :meth:`model_globals` / :meth:`guide_globals`, so their prior (e.g. a sparsity prior on masks)
+        does not decide them before the networks have learned anything; as the official sVAE+ code
+        weighs its global KL.
     :param likelihood_weight: λ, the power of a tempered likelihood p(x | z)^λ in training (1: the ELBO).
         Evaluation (:func:`~pyrodisent.evaluation.evidence_lower_bound`, importance weights, IWAE, k̂)
         always reports the plain bound: λ = 1, β = 1, no warm-up.
@@ -108,6 +112,7 @@ class LatentVariableModel(nn.Module):
         likelihood_args: Optional[Dict[str, Any]] = None,
         beta: float = 1.0,
         kl_warmup_steps: int = 0,
+        global_kl_warmup: bool = False,
         likelihood_weight: float = 1.0,
         global_lr_factor: float = 1.0,
     ):
@@ -137,6 +142,7 @@ class LatentVariableModel(nn.Module):
         self.input_transform = input_transform
         self.beta = float(beta)
         self.kl_warmup_steps = int(kl_warmup_steps)
+        self.global_kl_warmup = bool(global_kl_warmup)
         self.likelihood_weight = float(likelihood_weight)
         self.global_lr_factor = float(global_lr_factor)
         self.register_buffer("training_step", torch.zeros((), dtype=torch.long))
@@ -243,11 +249,16 @@ class LatentVariableModel(nn.Module):
         return result
 
     @property
+    def warmup_factor(self) -> float:
+        """The linear warm-up factor min(1, step / kl_warmup_steps) (1 without warm-up)."""
+        if self.kl_warmup_steps <= 0:
+            return 1.0
+        return min(1.0, (self._step + 1) / self.kl_warmup_steps)
+
+    @property
     def kl_scale(self) -> float:
         """β times the linear warm-up factor min(1, step / kl_warmup_steps)."""
-        if self.kl_warmup_steps <= 0:
-            return self.beta
-        return self.beta * min(1.0, (self._step + 1) / self.kl_warmup_steps)
+        return self.beta * self.warmup_factor
 
     # ------------------------------------------------------------------ the generative story
     @property
@@ -322,6 +333,11 @@ class LatentVariableModel(nn.Module):
         scale = self.kl_scale
         return poutine.scale(scale=scale) if scale != 1.0 else contextlib.nullcontext()
 
+    def global_scale(self):
+        """``poutine.scale`` by the warm-up factor around the global sites when ``global_kl_warmup``."""
+        scale = self.warmup_factor if self.global_kl_warmup else 1.0
+        return poutine.scale(scale=scale) if scale != 1.0 else contextlib.nullcontext()
+
     def likelihood_scale(self):
         """``poutine.scale`` by λ (``likelihood_weight``) around the observation site: p(x | z)^λ."""
         weight = self.likelihood_weight
@@ -349,7 +365,8 @@ class LatentVariableModel(nn.Module):
         )
 
     def model(self, batch: Batch) -> torch.Tensor:
-        globals_ = self.model_globals(batch)
+        with self.global_scale():
+            globals_ = self.model_globals(batch)
         prior = self.prior(batch, **globals_)
         self.check_prior_shape(prior, batch)
         with self.data_plate(batch):
@@ -360,7 +377,8 @@ class LatentVariableModel(nn.Module):
         return z
 
     def guide(self, batch: Batch) -> torch.Tensor:
-        self.guide_globals(batch)
+        with self.global_scale():
+            self.guide_globals(batch)
         with self.data_plate(batch):
             with self.latent_scale():
                 return pyro.sample(LATENT_SITE, self.posterior(batch))

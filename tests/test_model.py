@@ -166,3 +166,26 @@ def test_flow_guide_codes_are_the_base_mean_through_the_flow_and_images_are_refu
     assert not torch.allclose(codes, q.base_dist.mean, atol=1e-3)  # the flow moved them
     with pytest.raises(ValueError, match="needs vector observations"):
         LatentVariableModel((1, 16, 16), 2, 16, encoder="conv_encoder", decoder="conv_decoder", posterior_flow_layers=1)
+
+
+def test_global_kl_warmup_scales_the_global_sites_by_the_warmup_factor_only():
+    batch = Batch(x=torch.randn(8, 4), index=torch.arange(8))
+    for flag, expected in ((True, 0.5), (False, 1.0)):
+        model = GlobalOffset((4,), 3, num_data=40, beta=2.0, kl_warmup_steps=10, global_kl_warmup=flag)
+        model.set_training_step(4)  # warm-up factor (4 + 1) / 10
+        guide_trace = poutine.trace(model.guide).get_trace(batch)
+        model_trace = poutine.trace(poutine.replay(model.model, trace=guide_trace)).get_trace(batch)
+        for trace in (guide_trace, model_trace):
+            assert trace.nodes["offset"]["scale"] == pytest.approx(expected)  # β does not enter
+            assert trace.nodes["z"]["scale"] == pytest.approx(2.0 * 0.5 * 40 / 8)  # local: β·warm-up·N/B
+        # the global KL term of the loss carries the factor: the ELBO difference is the factor times the KL
+        plain = GlobalOffset((4,), 3, num_data=40, beta=2.0, kl_warmup_steps=10)
+        plain.load_state_dict(model.state_dict())
+        plain.set_training_step(4)
+        _, warm = MeanFieldELBO()(model.model, poutine.replay(model.guide, trace=guide_trace), batch)
+        _, cold = MeanFieldELBO()(plain.model, poutine.replay(plain.guide, trace=guide_trace), batch)
+        q = guide_trace.nodes["offset"]["fn"]
+        global_kl = float(torch.distributions.kl_divergence(q, model_trace.nodes["offset"]["fn"]).detach())
+        assert float(cold["kl"] - warm["kl"]) == pytest.approx((1.0 - expected) * global_kl, rel=1e-4, abs=1e-5)
+    model.set_training_step(20)
+    assert model.warmup_factor == 1.0

@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -55,3 +57,45 @@ def test_bad_shapes_are_named():
 
 def test_registry_lists_all_networks():
     assert {"mlp", "conv_encoder", "conv_decoder", "residual_encoder", "residual_decoder"} <= set(NETWORKS.names())
+
+
+def test_actnorm_standardises_its_first_batch_then_trains_and_its_state_round_trips():
+    from pyrodisent.nn import ActNorm
+
+    torch.manual_seed(0)
+    x = 9.0 + 2.0 * torch.randn(256, 4) * torch.tensor([1.0, 0.5, 3.0, 1e-6])  # the last feature nearly constant
+    norm = ActNorm(4)
+    y = norm(x)
+    assert torch.allclose(y[:, :3].mean(0), torch.zeros(3), atol=1e-4)
+    assert torch.allclose(y[:, :3].std(0), torch.ones(3), atol=1e-4)
+    assert torch.isfinite(y).all() and float(norm.log_scale[3]) == pytest.approx(math.log(1e-3))
+    # a second batch does not re-initialise: the same map applies
+    later = torch.randn(8, 4)
+    assert torch.allclose(norm(later), (later - norm.shift) * torch.exp(-norm.log_scale))
+    assert all(p.requires_grad for p in norm.parameters())
+    restored = ActNorm(4)
+    restored.load_state_dict(norm.state_dict())
+    assert torch.equal(restored(later), norm(later))  # loaded state counts as initialised: no re-init on `later`
+    with pytest.raises(ValueError, match=r"ActNorm expected inputs \(\.\.\., 4\)"):
+        norm(torch.randn(3, 5))
+
+
+def test_mlp_with_standardized_inputs_learns_faster_on_offset_inputs():
+    """Inputs at 9 ± 1 (like log counts): 200 Adam steps of a regression reach a lower loss with the
+    data-initialised standardisation than without, from the same initial weights (measured on seeds 0-4:
+    ratio 0.05-0.3; the assertion asks for 0.5)."""
+    torch.manual_seed(0)
+    x = 9.0 + torch.randn(512, 10)
+    target = torch.tanh(x[:, :3] - 9.0).sum(-1, keepdim=True)
+    losses = {}
+    for standardize in (False, True):
+        torch.manual_seed(1)
+        net = build_network("mlp", (10,), (1,), hidden=(32, 32), standardize_inputs=standardize)
+        optimizer = torch.optim.Adam(net.parameters(), lr=1e-3)
+        for _ in range(200):
+            optimizer.zero_grad()
+            loss = ((net(x) - target) ** 2).mean()
+            loss.backward()
+            optimizer.step()
+        losses[standardize] = float(loss)
+    assert losses[True] < 0.5 * losses[False]
