@@ -34,6 +34,8 @@ from pyrodisent.data.batch import Batch
 from pyrodisent.model import LatentVariableModel
 from pyrodisent.registry import MODELS
 
+INITIAL_SHIFT_RAW_SCALE = -3.0  # q(μ_a,k) starts at sd softplus(−3) ≈ 0.05
+
 
 @MODELS.register("mean_shift_vae")
 class MeanShiftVAE(LatentVariableModel):
@@ -55,11 +57,23 @@ class MeanShiftVAE(LatentVariableModel):
         self.shift_prior_scale = float(shift_prior_scale)
         shape = (self.num_actions, self.latent_dim)
         self.shift_loc = nn.Parameter(0.1 * torch.randn(shape))
-        self.shift_raw_scale = nn.Parameter(torch.full(shape, -3.0))
+        self.shift_raw_scale = nn.Parameter(torch.full(shape, INITIAL_SHIFT_RAW_SCALE))
 
     def global_parameters(self) -> list:
         """The variational parameters of the per-action global sites."""
         return [self.shift_loc, self.shift_raw_scale]
+
+    @torch.no_grad()
+    def reset_actions(self, actions: torch.Tensor) -> None:
+        """Put the variational parameters of ``actions`` (long, (A',)) back at a fresh start before they are
+        fitted on new cells (the paper's transfer to held-out actions): q(μ_a) = N(0, softplus(−3)²).
+
+        Unseen in training, their posteriors were only pulled towards the prior (sVAE+'s masks switched off
+        by the sparsity prior), which is no place to start a fit from; the official code re-initialises them
+        likewise.
+        """
+        self.shift_loc[actions] = 0.0
+        self.shift_raw_scale[actions] = INITIAL_SHIFT_RAW_SCALE
 
     def global_site_dims(self) -> Dict[str, list]:
         return {name: ["action", "latent"] for name in ("shift", "mask", "mask_probability")}
@@ -109,11 +123,21 @@ class SparseShiftVAE(MeanShiftVAE):
         self.final_temperature = final_temperature
         self.temperature_anneal_steps = int(temperature_anneal_steps)
         shape = (self.num_actions, self.latent_dim)
-        self.mask_logits = nn.Parameter(torch.full(shape, float(initial_mask_logit)))
-        self.log_concentration = nn.Parameter(torch.full(shape, math.log(initial_concentration)))
+        self.initial_mask_logit = float(initial_mask_logit)
+        self.initial_concentration = float(initial_concentration)
+        self.mask_logits = nn.Parameter(torch.full(shape, self.initial_mask_logit))
+        self.log_concentration = nn.Parameter(torch.full(shape, math.log(self.initial_concentration)))
 
     def global_parameters(self) -> list:
         return super().global_parameters() + [self.mask_logits, self.log_concentration]
+
+    @torch.no_grad()
+    def reset_actions(self, actions: torch.Tensor) -> None:
+        """As :meth:`MeanShiftVAE.reset_actions`, and every mask of ``actions`` back on (ℓ and c at their
+        initial values), as the official code does before fitting held-out actions."""
+        super().reset_actions(actions)
+        self.mask_logits[actions] = self.initial_mask_logit
+        self.log_concentration[actions] = math.log(self.initial_concentration)
 
     @property
     def temperature(self) -> float:

@@ -53,8 +53,9 @@ def test_svae_plus_example_with_baselines(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     keys = {"mcc", "mcc_spearman", "r2", "target_f1", "target_precision", "target_recall", "heldout_iwae",
             "heldout_elbo", "khat_share_above_0_7", "train_seconds", "eval_seconds", "run_seconds",
-            "heldout_khat_share_above_0_7", "khat_share_above_0_7_amortized"}
+            "heldout_khat_share_above_0_7", "khat_share_above_0_7_amortized", "peak_rss_gb"}
     assert keys <= set(metrics)
+    assert 0.1 < metrics["peak_rss_gb"] < 20  # torch alone takes more than 0.1 GB; KiB were converted
     assert {"vae_mcc", "mean_shift_mcc", "vae_heldout_iwae"} <= set(metrics)
     for name in ("targets.png", "khat.png", "inference_data.nc", "global_summary.csv", "training_log.png"):
         assert (out / name).exists(), name

@@ -130,3 +130,22 @@ def test_temperature_schedule():
     assert model.temperature == pytest.approx(0.75)
     model.set_training_step(50)
     assert model.temperature == pytest.approx(0.5)
+
+
+def test_reset_actions_restarts_only_those_actions_posteriors():
+    model = small_model(initial_mask_logit=4.0, initial_concentration=7.0)
+    with torch.no_grad():
+        for parameter in model.global_parameters():
+            parameter.add_(torch.randn_like(parameter))
+    before = [p.detach().clone() for p in model.global_parameters()]
+    model.reset_actions(torch.tensor([1, 3]))
+    shift_loc, shift_raw_scale, mask_logits, log_concentration = model.global_parameters()
+    assert torch.equal(shift_loc[[1, 3]], torch.zeros(2, 3))
+    assert torch.equal(shift_raw_scale[[1, 3]], torch.full((2, 3), -3.0))
+    assert torch.equal(mask_logits[[1, 3]], torch.full((2, 3), 4.0))  # every mask back on
+    assert torch.allclose(log_concentration[[1, 3]], torch.full((2, 3), math.log(7.0)))
+    for old, new in zip(before, model.global_parameters()):
+        assert torch.equal(old[[0, 2]], new[[0, 2]])  # the other actions keep what they learned
+    baseline = small_model(MeanShiftVAE)
+    baseline.reset_actions(torch.tensor([0]))
+    assert torch.equal(baseline.shift_loc[0], torch.zeros(3))
