@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 import time
 
@@ -62,7 +63,7 @@ def build_parser():
     parser.add_argument("--temperature", type=positive_float, default=1.0, help="Gumbel-sigmoid temperature at the start")
     parser.add_argument("--final-temperature", type=positive_float, default=0.2,
                         help="temperature reached linearly at the end of training")
-    parser.add_argument("--epochs", type=positive_int, default=200)
+    parser.add_argument("--epochs", type=positive_int, default=250)
     parser.add_argument("--batch-size", type=positive_int, default=256)
     parser.add_argument("--lr", type=positive_float, default=5e-3)
     parser.add_argument("--standardize-inputs", action=argparse.BooleanOptionalAction, default=True,
@@ -81,7 +82,7 @@ def build_parser():
                         help="conditional affine autoregressive layers on top of the encoder's Gaussian (a flow "
                              "guide; scored without refinement, which starts from a Gaussian)")
     parser.add_argument("--kl-warmup-epochs", type=nonnegative_int, default=10)
-    parser.add_argument("--heldout-epochs", type=positive_int, default=100,
+    parser.add_argument("--heldout-epochs", type=positive_int, default=50,
                         help="epochs fitting the held-out actions' shifts and masks")
     parser.add_argument("--iwae-samples", type=positive_int, default=1000)
     parser.add_argument("--khat-samples", type=int_at_least(MIN_IMPORTANCE_SAMPLES, "PSIS fits its Pareto tail to the "
@@ -97,8 +98,12 @@ def build_parser():
                         help="evaluation cells checked against a NUTS reference posterior (reference_check.csv, "
                              "before and after refinement)")
     parser.add_argument("--num-threads", type=positive_int, default=1,
-                        help="CPU threads for torch: these 128-unit MLPs gain nothing from more, and on a shared "
-                             "machine extra threads stall")
+                        help="CPU threads for torch while training (and fitting the held-out actions): minibatches "
+                             "through these 128-unit MLPs gain nothing from more, and on a shared machine extra "
+                             "threads stall")
+    parser.add_argument("--eval-threads", type=positive_int, default=min(2, os.cpu_count() or 1),
+                        help="CPU threads for torch in the evaluation's large batched passes (refinement, IWAE, "
+                             "PSIS k̂), which do gain from them")
     return parser
 
 
@@ -127,6 +132,7 @@ def model_arguments(args, data, name):
 
 
 def train_and_evaluate(name, args, simulation, train, heldout_fit, heldout_scored, run, progress):
+    torch.set_num_threads(args.num_threads)
     arguments = model_arguments(args, train, name)
     model = build_model(args, name, **arguments)
     objective = {"objective": "iwae", "num_particles": args.train_samples} if args.objective == "iwae" else {}
@@ -153,6 +159,7 @@ def train_and_evaluate(name, args, simulation, train, heldout_fit, heldout_score
         fit_subset(model, heldout_fit, model.global_parameters(), rows=heldout_actions,
                    epochs=args.heldout_epochs, batch_size=args.batch_size, lr=args.lr * model.global_lr_factor,
                    seed=args.seed, device=args.device, grad_clip=args.grad_clip, progress=False)
+    torch.set_num_threads(args.eval_threads)
     # Scored on the other cells of the held-out actions (the paper's transfer protocol), with the guide
     # refined point by point when --refine-steps > 0.
     with scoring_posterior(model, heldout_scored, args):
@@ -198,7 +205,6 @@ def scoring_posterior(model, data, args):
 def main(argv=None):
     started = time.perf_counter()
     args = parse_args(build_parser(), argv)
-    torch.set_num_threads(args.num_threads)
     observation = "gaussian" if args.likelihood == "gaussian" else "counts"
     with bad_input(args):  # bad arguments fail before any file is written
         simulation = SparseShiftSimulation(num_actions=args.num_actions, cells_per_action=args.cells_per_action,
