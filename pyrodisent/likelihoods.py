@@ -21,6 +21,7 @@ from torch import nn
 from torch.nn.functional import softplus
 
 from pyrodisent.data.batch import OBSERVED_MASK, Batch
+from pyrodisent.distributions.negative_binomial import MeanDispersionNegativeBinomial
 from pyrodisent.nn.mlp import _as_shape
 from pyrodisent.registry import LIKELIHOODS
 
@@ -105,18 +106,33 @@ class _CountLikelihood(Likelihood):
         super().__init__(observation_shape)
         self.use_library_size = use_library_size
 
-    def rate(self, decoder_output: torch.Tensor, batch: Optional[Batch]) -> torch.Tensor:
-        """Mean counts: ``library_size · softmax(output)`` over features, or ``exp(output)``."""
-        if not self.use_library_size:
-            return decoder_output.exp()
+    def library_size(self, batch: Optional[Batch]) -> torch.Tensor:
+        """Each row's library size, shape (B, 1, …, 1) (one 1 per event dimension): ``batch["library_size"]``
+        when the batch carries it, otherwise the observed total count of the row."""
         if batch is None:
             raise ValueError("a count likelihood with use_library_size=True needs the batch (for the library size)")
         library = batch.extras.get("library_size")
         if library is None:
             library = batch.x.reshape(batch.size, -1).sum(-1)
-        library = library.reshape(-1, *([1] * self.event_dims))
+        return library.reshape(-1, *([1] * self.event_dims))
+
+    def rate(self, decoder_output: torch.Tensor, batch: Optional[Batch]) -> torch.Tensor:
+        """Mean counts: ``library_size · softmax(output)`` over features, or ``exp(output)``."""
+        if not self.use_library_size:
+            return decoder_output.exp()
         composition = torch.softmax(decoder_output.reshape(*decoder_output.shape[: -self.event_dims], -1), -1)
-        return library * composition.reshape(decoder_output.shape)
+        return self.library_size(batch) * composition.reshape(decoder_output.shape)
+
+    def log_rate(self, decoder_output: torch.Tensor, batch: Optional[Batch]) -> torch.Tensor:
+        """log of :meth:`rate`, computed in log space: ``log library_size + log_softmax(output)``, or the
+        output itself; the decoder output's shape. A library size of 0 counts as the smallest positive
+        float (its row's mean is then 0 to float precision rather than a log of −∞)."""
+        if not self.use_library_size:
+            return decoder_output
+        library = self.library_size(batch)
+        log_library = library.clamp_min(torch.finfo(library.dtype).tiny).log()
+        log_composition = torch.log_softmax(decoder_output.reshape(*decoder_output.shape[: -self.event_dims], -1), -1)
+        return log_library + log_composition.reshape(decoder_output.shape)
 
 
 @LIKELIHOODS.register("poisson")
@@ -131,7 +147,8 @@ class PoissonLikelihood(_CountLikelihood):
 class NegativeBinomialLikelihood(_CountLikelihood):
     """x ~ NB(mean μ, inverse dispersion θ per feature): Var = μ + μ²/θ (scVI's parameterisation).
 
-    In torch's terms: total_count = θ, logits = log μ − log θ.
+    In torch's terms: total_count = θ, logits = log μ − log θ. ``log_dispersion`` is log θ, shape
+    ``observation_shape``; log μ is :meth:`log_rate`.
     """
 
     def __init__(self, observation_shape, use_library_size: bool = True, initial_dispersion: float = 10.0):
@@ -139,10 +156,10 @@ class NegativeBinomialLikelihood(_CountLikelihood):
         self.log_dispersion = nn.Parameter(torch.full(self.observation_shape, math.log(initial_dispersion)))
 
     def distribution(self, decoder_output, batch):
-        mean = self.rate(decoder_output, batch)
-        theta = self.log_dispersion.exp().expand_as(mean)
-        logits = (mean + 1e-8).log() - theta.log()
-        return dist.NegativeBinomial(total_count=theta, logits=logits, validate_args=False)
+        # rows of one point (importance samples, particles: batch.repeat) share the x-only terms
+        row_keys = None if batch is None else batch.index
+        return MeanDispersionNegativeBinomial(self.log_rate(decoder_output, batch), self.log_dispersion, row_keys,
+                                              validate_args=False)
 
 
 def build_likelihood(name: str, observation_shape, **kwargs) -> Likelihood:

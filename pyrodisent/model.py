@@ -452,16 +452,27 @@ class LatentVariableModel(nn.Module):
         Local sites only: global sites are fixed to ``globals_trace`` (one draw from their guide
         when omitted), so log-mean-exp over S estimates log p(x_n | globals) (the IWAE bound), and the
         weights are what PSIS k̂ diagnoses. Each sample replicates the batch, so any network works.
+
+        The guide draws all S samples in one pass (so the draws do not depend on the grouping below);
+        the model scores them in groups of about :data:`MODEL_ROWS_PER_PASS` rows (sites inside the data
+        plate sliced accordingly), which bounds the memory its temporaries take.
         """
         if globals_trace is None:
             globals_trace = self.fixed_globals_trace(batch)
         repeated = batch.repeat(num_samples)
         fixed_guide = poutine.replay(self.guide, trace=globals_trace)
         fixed_model = poutine.replay(self.model, trace=globals_trace)
+        samples_per_pass = max(1, MODEL_ROWS_PER_PASS // batch.size)
+        log_p = []
         with poutine.block(), plain_elbo_weights(self):
             guide_trace = poutine.trace(fixed_guide).get_trace(repeated)
-            model_trace = poutine.trace(poutine.replay(fixed_model, trace=guide_trace)).get_trace(repeated)
-        log_w = _local_log_prob(model_trace) - _local_log_prob(guide_trace)
+            for start in range(0, num_samples, samples_per_pass):
+                count = min(samples_per_pass, num_samples - start)
+                rows = batch.repeat(count) if count < num_samples else repeated
+                guide_rows = _local_rows(guide_trace, start * batch.size, count * batch.size)
+                model_trace = poutine.trace(poutine.replay(fixed_model, trace=guide_rows)).get_trace(rows)
+                log_p.append(_local_log_prob(model_trace))
+        log_w = torch.cat(log_p) - _local_log_prob(guide_trace)
         return log_w.reshape(num_samples, batch.size)
 
 
@@ -472,6 +483,12 @@ def _cholesky_from_vector(raw: torch.Tensor, k: int) -> torch.Tensor:
     tril[..., rows, cols] = raw
     diagonal = softplus(torch.diagonal(tril, dim1=-2, dim2=-1)) + 1e-4
     return torch.tril(tril, -1) + torch.diag_embed(diagonal)
+
+
+#: rows of the repeated batch that :meth:`LatentVariableModel.log_importance_weights` passes through the model at
+#: once: the decoder's and likelihood's temporaries of that many rows stay in cache and are not returned to
+#: the operating system between passes.
+MODEL_ROWS_PER_PASS = 2 ** 13
 
 
 class plain_elbo_weights:
@@ -492,6 +509,25 @@ class plain_elbo_weights:
     def __exit__(self, *exc):
         for name, value in self.saved.items():
             setattr(self.model, name, value)
+
+
+def _local_rows(trace: poutine.Trace, start: int, length: int) -> poutine.Trace:
+    """A copy of ``trace`` whose sample sites inside the data plate, and the plate's subsample indices, hold
+    rows ``start:start + length`` of their values (along the plate's dimension); ``trace`` is left as it is."""
+    part = trace.copy()
+    for name, site in trace.nodes.items():
+        if site["type"] != "sample":
+            continue
+        value = site["value"]
+        if name == DATA_PLATE:
+            axis = 0
+        else:
+            frame = data_plate_frame(site)
+            if frame is None:
+                continue
+            axis = value.dim() - len(site["fn"].event_shape) + frame.dim
+        part.nodes[name] = {**site, "value": value.narrow(axis, start, length)}
+    return part
 
 
 def _local_log_prob(trace: poutine.Trace) -> torch.Tensor:

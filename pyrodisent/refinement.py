@@ -30,9 +30,11 @@ from typing import Iterator, Optional
 import pyro.distributions as dist
 import torch
 from pyro import poutine
+from torch.distributions.utils import lazy_property
 from torch.nn.functional import softplus
 
 from pyrodisent.data.arrays import ArrayDataset
+from pyrodisent.data.batch import stacked_copies
 from pyrodisent.model import LatentVariableModel, _local_log_prob, plain_elbo_weights
 from pyrodisent.sites import LATENT_SITE
 
@@ -80,28 +82,55 @@ class RefinedPosterior:
         self.encoder_mean = torch.cat(means)  # (N, K)
         self.encoder_factor = torch.cat(factors)  # (N, K, K)
         n, k = self.encoder_mean.shape
+        # A mean-field encoder's factor is diagonal: C_n x is then an elementwise product (the same numbers
+        # as the matrix product, whose other terms are exact zeros).
+        diagonal = torch.diagonal(self.encoder_factor, dim1=-2, dim2=-1)
+        is_diagonal = bool((self.encoder_factor == torch.diag_embed(diagonal)).all())
+        self.encoder_scale = diagonal.contiguous() if is_diagonal else None  # (N, K) or None
         self.shift = torch.zeros(n, k, device=device, requires_grad=True)  # δ
         rows, cols = torch.tril_indices(k, k, device=device)
-        self._rows, self._cols = rows, cols
+        self._tril_positions = rows * k + cols  # where T's lower-triangle vector goes in the flattened K × K
+        self._on_diagonal = rows == cols
         raw = torch.zeros(n, len(rows), device=device)
-        raw[:, rows == cols] = _SOFTPLUS_ONE
+        raw[:, self._on_diagonal] = _SOFTPLUS_ONE
         self.raw_factor = raw.requires_grad_(True)  # T, as a vector of its lower triangle
         self.history: list[float] = []
 
     def _factor(self, raw: torch.Tensor) -> torch.Tensor:
+        """T (…, K, K) from its lower-triangle vector ``raw`` (…, K(K+1)/2): diagonal softplus(raw) + 10⁻⁶."""
         k = self.encoder_mean.shape[1]
-        tril = raw.new_zeros(*raw.shape[:-1], k, k)
-        tril[..., self._rows, self._cols] = raw
-        diagonal = softplus(torch.diagonal(tril, dim1=-2, dim2=-1)) + 1e-6
-        return torch.tril(tril, -1) + torch.diag_embed(diagonal)
+        values = torch.where(self._on_diagonal, softplus(raw) + 1e-6, raw)
+        tril = raw.new_zeros(*raw.shape[:-1], k * k).index_copy(-1, self._tril_positions, values)
+        return tril.reshape(*raw.shape[:-1], k, k)
 
-    def distribution(self, index: torch.Tensor, detach: bool = False) -> dist.MultivariateNormal:
-        """q_n(z) for the points ``index`` (positions in the data), batch shape (B,), event (K,)."""
+    def gaussian(self, index: torch.Tensor | slice, detach: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean (B, K), Cholesky factor (B, K, K)) of q_n for the points ``index`` (positions, or a slice of
+        them): μ_n + C_n δ_n and C_n T_n."""
         shift, raw = (self.shift.detach(), self.raw_factor.detach()) if detach else (self.shift, self.raw_factor)
         mean = self.encoder_mean[index]
+        if self.encoder_scale is not None:
+            scale = self.encoder_scale[index]
+            return mean + scale * shift[index], scale[..., None] * self._factor(raw[index])
         factor = self.encoder_factor[index]
-        loc = mean + (factor @ shift[index][..., None])[..., 0]
-        return dist.MultivariateNormal(loc, scale_tril=factor @ self._factor(raw[index]))
+        return mean + (factor @ shift[index][..., None])[..., 0], factor @ self._factor(raw[index])
+
+    def distribution(self, index: torch.Tensor, detach: bool = False) -> dist.MultivariateNormal:
+        """q_n(z) for the points ``index`` (positions in the data), batch shape (B,), event (K,).
+
+        Points that ``index`` repeats (the S importance samples of each point) are computed once; for S
+        stacked copies of a batch's index (:meth:`~pyrodisent.data.batch.Batch.repeat`) draws and densities
+        are computed per point too (:class:`StackedMultivariateNormal`).
+        """
+        copies = stacked_copies(index)
+        if copies is not None:
+            return StackedMultivariateNormal(*self.gaussian(index[: len(index) // copies], detach), copies)
+        unique, inverse = torch.unique(index, return_inverse=True)
+        if len(unique) < len(index):
+            loc, scale_tril = self.gaussian(unique, detach)
+            loc, scale_tril = loc[inverse], scale_tril[inverse]
+        else:
+            loc, scale_tril = self.gaussian(index, detach)
+        return dist.MultivariateNormal(loc, scale_tril=scale_tril, validate_args=False)
 
     def fit(self, steps: int = 200, lr: float = 0.05, num_particles: int = 4, batch_size: int = 4096) -> "RefinedPosterior":
         """Maximise each point's ELBO over (δ_n, T_n) with Adam (cosine-decayed ``lr``), networks and
@@ -121,11 +150,13 @@ class RefinedPosterior:
             for _ in range(steps):
                 optimizer.zero_grad(set_to_none=True)
                 total = 0.0
-                for batch in _batches(self.data, batch_size, model.device):
-                    q = self.distribution(batch.index)
-                    z = q.rsample((num_particles,))  # (P, B, K)
-                    q_fixed = self.distribution(batch.index, detach=True)
-                    log_q = q_fixed.log_prob(z)
+                for start in range(0, len(self.data), batch_size):
+                    points = slice(start, min(start + batch_size, len(self.data)))
+                    batch = self.data.batch(torch.arange(points.start, points.stop, device=self.data.x.device))
+                    batch = batch.to(model.device)
+                    loc, scale_tril = self.gaussian(points)
+                    z = _rsample(loc, scale_tril, num_particles)  # (P, B, K)
+                    log_q = _log_prob(loc.detach(), scale_tril.detach(), z)  # parameters detached: STL
                     repeated = batch.repeat(num_particles)
                     values = {LATENT_SITE: z.reshape(-1, z.shape[-1])}
                     with poutine.block(), plain_elbo_weights(model):
@@ -155,6 +186,76 @@ def refined_posterior(model: LatentVariableModel, refined: RefinedPosterior) -> 
         yield model
     finally:
         del model.posterior
+
+
+class StackedMultivariateNormal(dist.MultivariateNormal):
+    """N(m_b, L_b L_bᵀ) for the rows of B points stacked S times (row s·B + b is point b's, as
+    :meth:`~pyrodisent.data.batch.Batch.repeat` stacks a batch): batch shape (S·B,), event shape (K,).
+
+    A ``MultivariateNormal`` whose draws and densities take one matrix product or one triangular solve
+    per point, with the point's S rows as the columns (the draws are those of the ``MultivariateNormal``
+    of the stacked parameters); the (S·B, K, K) factor is built only when asked for (``scale_tril``,
+    ``covariance_matrix``, …).
+
+    :param loc: m, shape (B, K).
+    :param scale_tril: L, shape (B, K, K), lower triangular with a positive diagonal.
+    :param copies: S.
+    """
+
+    def __init__(self, loc: torch.Tensor, scale_tril: torch.Tensor, copies: int):
+        self.point_loc, self.point_scale_tril, self.copies = loc, scale_tril, copies
+        self.loc = loc.repeat(copies, 1)
+        torch.distributions.Distribution.__init__(self, self.loc.shape[:-1], self.loc.shape[-1:], validate_args=False)
+
+    @lazy_property
+    def _unbroadcasted_scale_tril(self) -> torch.Tensor:
+        return self.point_scale_tril.repeat(self.copies, 1, 1)
+
+    def expand(self, batch_shape, _instance=None):
+        stacked = dist.MultivariateNormal(self.loc, scale_tril=self._unbroadcasted_scale_tril, validate_args=False)
+        return stacked.expand(batch_shape, _instance)
+
+    def _per_point(self, rows: torch.Tensor, operation) -> torch.Tensor:
+        """``operation`` ((B, K, n) → (B, K, n)) applied to ``rows`` (..., S·B, K) gathered point by point."""
+        points, k = self.point_loc.shape
+        columns = rows.reshape(-1, self.copies, points, k).permute(2, 3, 0, 1)  # (B, K, …, S)
+        result = operation(columns.reshape(points, k, -1))
+        return result.reshape(columns.shape).permute(2, 3, 0, 1).reshape(rows.shape)
+
+    def rsample(self, sample_shape=torch.Size()) -> torch.Tensor:
+        shape = self._extended_shape(sample_shape)
+        noise = torch.empty(shape, dtype=self.loc.dtype, device=self.loc.device).normal_()
+        return self.loc + self._per_point(noise, lambda columns: torch.bmm(self.point_scale_tril, columns))
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        """−½‖L_b⁻¹(z − m_b)‖² − Σ log diag L_b − (K/2) log 2π, shape ``value.shape[:-1]``."""
+        residual = torch.broadcast_to(value - self.loc, torch.broadcast_shapes(value.shape, self.loc.shape))
+        whitened = self._per_point(residual, lambda columns: torch.linalg.solve_triangular(
+            self.point_scale_tril, columns, upper=False))
+        half_log_det = self.point_scale_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1).repeat(self.copies)
+        return -0.5 * (self._event_shape[0] * math.log(2 * math.pi) + whitened.pow(2).sum(-1)) - half_log_det
+
+    def entropy(self) -> torch.Tensor:
+        half_log_det = self.point_scale_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1).repeat(self.copies)
+        return 0.5 * self._event_shape[0] * (1.0 + math.log(2 * math.pi)) + half_log_det
+
+
+def _rsample(loc: torch.Tensor, scale_tril: torch.Tensor, num_samples: int) -> torch.Tensor:
+    """``num_samples`` reparameterised draws of N(loc, LLᵀ), shape (S, B, K): loc + L ε, ε ~ N(0, I) (the
+    draws of ``MultivariateNormal(loc, scale_tril=L).rsample((S,))``), one product per point with its S
+    draws as columns."""
+    noise = torch.empty(num_samples, *loc.shape, dtype=loc.dtype, device=loc.device).normal_()  # (S, B, K)
+    return loc + torch.bmm(scale_tril, noise.permute(1, 2, 0)).permute(2, 0, 1)
+
+
+def _log_prob(loc: torch.Tensor, scale_tril: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """log N(z; loc, LLᵀ) = −½‖L⁻¹(z − loc)‖² − Σ log diag L − (K/2) log 2π for z (S, B, K), loc (B, K),
+    L (B, K, K); shape (S, B). One triangular solve per point with the S draws as its right-hand sides."""
+    k = loc.shape[-1]
+    residual = (z - loc).permute(1, 2, 0)  # (B, K, S)
+    mahalanobis = torch.linalg.solve_triangular(scale_tril, residual, upper=False).pow(2).sum(-2).t()
+    half_log_det = scale_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1)
+    return -0.5 * (k * math.log(2 * math.pi) + mahalanobis) - half_log_det
 
 
 def _batches(data: ArrayDataset, batch_size: int, device: torch.device):

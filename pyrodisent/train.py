@@ -501,10 +501,17 @@ def fit_subset(model, data: ArrayDataset, parameters: Sequence[torch.nn.Paramete
     """Fit only ``parameters`` (and, with ``rows``, only those rows of each) on ``data``, all else frozen.
 
     Used to adapt a trained model to new data — e.g. the shifts of held-out actions on their cells.
-    The model's data plate is resized to ``len(data)`` for the fit and restored afterwards.
+    The model's data plate is resized to ``len(data)`` for the fit and restored afterwards. The model's
+    other parameters stop requiring gradients for the fit (so backward does not run through networks
+    that stay fixed) and are restored afterwards, also when the fit fails; the parameters of the model's
+    auxiliary objectives, which the trainer steps with their own optimizers, keep theirs.
 
     :param rows: indices along the first dimension of every parameter that may change.
     """
+    fitted = {id(p) for p in parameters}
+    if hasattr(model, "auxiliary_objectives"):
+        fitted |= {id(p) for objective in model.auxiliary_objectives() for p in objective.parameters}
+    frozen = [p for p in model.parameters() if p.requires_grad and id(p) not in fitted]
     hooks = []
     if rows is not None:
         for parameter in parameters:
@@ -514,8 +521,12 @@ def fit_subset(model, data: ArrayDataset, parameters: Sequence[torch.nn.Paramete
     saved_num_data = model.num_data
     model.num_data = len(data)
     try:
+        for parameter in frozen:
+            parameter.requires_grad_(False)
         return Trainer(model, data, parameters=parameters, **trainer_args).fit()
     finally:
+        for parameter in frozen:
+            parameter.requires_grad_(True)
         model.num_data = saved_num_data
         for hook in hooks:
             hook.remove()

@@ -1,3 +1,4 @@
+import copy
 import math
 
 import pyro
@@ -12,7 +13,7 @@ from pyrodisent import LatentVariableModel, set_seed
 from pyrodisent.data import ArrayDataset, Batch, NonstationarySources
 from pyrodisent.registry import MODELS
 from pyrodisent.run_directory import RunDirectory
-from pyrodisent.train import CheckpointError, NonFiniteLossError, Trainer
+from pyrodisent.train import CheckpointError, NonFiniteLossError, Trainer, fit_subset
 
 
 def small_problem(points_per_segment=20, segments=5):
@@ -342,3 +343,63 @@ def test_discriminator_and_its_optimizer_resume_exactly(tmp_path):
     state_c = trainer_c.auxiliary[0][1].state_dict()["state"]
     assert state_a.keys() == state_c.keys()
     assert all(torch.equal(state_a[i]["exp_avg_sq"], state_c[i]["exp_avg_sq"]) for i in state_a)
+
+
+# ---------------------------------------------------------------------------------------------- fit_subset
+def held_out_problem():
+    """A small sVAE+ and cells of its actions 2 and 3 (the 'held-out' ones), negative binomial counts."""
+    gen = torch.Generator().manual_seed(0)
+    model = MODELS.build("svae_plus", observation_shape=(6,), latent_dim=3, num_data=40, num_actions=4,
+                         likelihood="negative_binomial", input_transform="log1p", encoder_args=dict(hidden=(8,)),
+                         decoder_args=dict(hidden=(8,)), seed=0)
+    x = torch.poisson(torch.full((24, 6), 20.0), generator=gen)
+    action = torch.tensor([2, 3]).repeat(12)
+    return model, ArrayDataset(x, extras={"action": action, "library_size": x.sum(-1)})
+
+
+def reference_fit_subset(model, data, parameters, rows, **trainer_args):
+    """fit_subset as it was before it froze the other parameters: gradients flow into every parameter."""
+    hooks = []
+    for parameter in parameters:
+        keep = torch.zeros(parameter.shape[0], *([1] * (parameter.dim() - 1)))
+        keep[rows] = 1.0
+        hooks.append(parameter.register_hook(lambda grad, keep=keep: grad * keep))
+    saved, model.num_data = model.num_data, len(data)
+    try:
+        return Trainer(model, data, parameters=parameters, **trainer_args).fit()
+    finally:
+        model.num_data = saved
+        for hook in hooks:
+            hook.remove()
+
+
+def test_fit_subset_freezes_the_rest_and_fits_what_it_fitted_before():
+    model, data = held_out_problem()
+    reference = copy.deepcopy(model)
+    before = {name: value.detach().clone() for name, value in model.named_parameters()}
+    rows = torch.tensor([2, 3])
+    settings = dict(epochs=3, batch_size=8, lr=0.05, seed=1, device="cpu", progress=False)
+    result = fit_subset(model, data, model.global_parameters(), rows=rows, **settings)
+    expected = reference_fit_subset(reference, data, reference.global_parameters(), rows, **settings)
+
+    drop_seconds = lambda history: [{k: v for k, v in row.items() if k != "seconds"} for row in history]  # noqa: E731
+    assert drop_seconds(result.history) == drop_seconds(expected.history)
+    fitted = {id(p) for p in model.global_parameters()}
+    for (name, value), (_, twin) in zip(model.named_parameters(), reference.named_parameters()):
+        assert torch.equal(value, twin), name  # the same fit, to the bit
+        assert value.requires_grad, name  # restored
+        if id(value) in fitted:
+            assert torch.equal(value[:2], before[name][:2]) and not torch.equal(value[2:], before[name][2:]), name
+        else:
+            assert torch.equal(value, before[name]), name
+            assert value.grad is None, name  # backward never reached the frozen networks
+    assert model.num_data == 40
+
+
+def test_fit_subset_restores_the_parameters_when_the_fit_fails():
+    model, data = held_out_problem()
+    with pytest.raises(ValueError, match="epochs must be"):
+        fit_subset(model, data, model.global_parameters(), rows=torch.tensor([2]), epochs=0, device="cpu",
+                   progress=False)
+    assert all(p.requires_grad for p in model.parameters())
+    assert model.num_data == 40

@@ -5,6 +5,7 @@ import pyro
 import pytest
 import torch
 
+import pyrodisent.model
 import pyrodisent.zoo  # noqa: F401  (registers the zoo)
 from pyrodisent import diagnostics
 from pyrodisent.diagnostics import khat_summary, psis_khat
@@ -97,3 +98,23 @@ def test_model_trains_evaluates_and_diagnoses(name, tmp_path):
     idata = az.from_netcdf(tmp_path / "inference_data.nc")
     assert idata.posterior["z"].shape == (1, 5, 10, K)
     assert idata.log_likelihood["x"].shape == (1, 5, 10)
+
+
+@pytest.mark.parametrize("name", sorted(EXTRA_ARGUMENTS))
+def test_log_importance_weights_scored_in_groups_equal_one_pass(name, monkeypatch):
+    """The model scores the guide's S draws in groups of rows (MODEL_ROWS_PER_PASS): the weights are those
+    of a single pass over all S·B rows, whatever the grouping."""
+    data = tiny_data()
+    model = MODELS.build(name, observation_shape=(D,), latent_dim=K, num_data=N, encoder_args=dict(hidden=(16,)),
+                         decoder_args=dict(hidden=(16,)), seed=0, **EXTRA_ARGUMENTS[name]).eval()
+    batch = data.batch(torch.arange(10))
+    globals_trace = model.fixed_globals_trace(batch)
+    weights = []
+    for rows in (10 ** 9, 30, 10, 1):  # one pass; 3 samples per pass, the last one short; 1; 1 (fewer rows than B)
+        monkeypatch.setattr(pyrodisent.model, "MODEL_ROWS_PER_PASS", rows)
+        pyro.set_rng_seed(0)
+        with torch.no_grad():
+            weights.append(model.log_importance_weights(batch, 7, globals_trace=globals_trace))
+    assert weights[0].shape == (7, 10)
+    for grouped in weights[1:]:
+        torch.testing.assert_close(grouped, weights[0], rtol=1e-6, atol=1e-5)

@@ -81,3 +81,20 @@ class Batch:
             return self.extras[key]
         except KeyError:
             raise KeyError(f"this batch has no extra {key!r}; it carries: {sorted(self.extras) or 'none'}") from None
+
+
+def stacked_copies(keys: torch.Tensor) -> Optional[int]:
+    """S > 1 when ``keys`` (R,) are S copies of their first R/S entries, stacked as :meth:`Batch.repeat`
+    stacks a batch (entry s·(R/S) + r is entry r), e.g. the ``index`` of a repeated batch; otherwise None."""
+    if keys.dim() != 1 or len(keys) < 2:
+        return None
+    repeats = torch.nonzero(keys[1:] == keys[0])
+    if len(repeats) == 0:
+        return None
+    distinct = int(repeats[0]) + 1
+    if len(keys) % distinct:
+        return None
+    copies = len(keys) // distinct
+    if not torch.equal(keys.reshape(copies, distinct), keys[:distinct].expand(copies, distinct)):
+        return None
+    return copies

@@ -10,6 +10,7 @@ import torch
 from pyro import poutine
 from torch.distributions import kl_divergence
 
+import pyrodisent.model
 import pyrodisent.zoo  # noqa: F401  (registers the zoo)
 from pyrodisent import diagnostics
 from pyrodisent.data import SpriteSequences
@@ -119,3 +120,19 @@ def test_gp_vae_refuses_vectors_and_auxiliary_variables():
         MODELS.build("gp_vae", observation_shape=(6,), latent_dim=2, num_data=4)
     with pytest.raises(ValueError, match="no auxiliary variable"):
         build(4, aux_dim=3)
+
+
+def test_log_importance_weights_scored_in_groups_equal_one_pass(monkeypatch):
+    """Sequences (latent paths of event shape (K, T)) scored in groups of rows give the weights of one pass."""
+    data = tiny_sequences(6).sequences()
+    model = build(len(data)).eval()
+    batch = data.batch(torch.arange(3))
+    weights = []
+    for rows in (10 ** 9, 6, 1):
+        monkeypatch.setattr(pyrodisent.model, "MODEL_ROWS_PER_PASS", rows)
+        pyro.set_rng_seed(0)
+        with torch.no_grad():
+            weights.append(model.log_importance_weights(batch, 5))
+    assert weights[0].shape == (5, 3)
+    for grouped in weights[1:]:
+        torch.testing.assert_close(grouped, weights[0], rtol=1e-6, atol=1e-4)
