@@ -19,7 +19,10 @@ from pyrodisent.registry import MODELS
 
 @MODELS.register("annealed_vae")
 class AnnealedVAE(LatentVariableModel):
-    """:param gamma: γ. :param max_capacity: C_max (nats). :param capacity_steps: steps to reach C_max."""
+    """AnnealedVAE: γ·|KL − C| with the capacity C raised linearly from 0 to C_max.
+
+    :param gamma: γ. :param max_capacity: C_max (nats). :param capacity_steps: steps to reach C_max.
+    """
 
     def __init__(self, *args, gamma: float = 1000.0, max_capacity: float = 25.0, capacity_steps: int = 100_000,
                  **kwargs):

@@ -17,7 +17,10 @@ from pyrodisent.registry import MODELS
 
 @MODELS.register("beta_tcvae")
 class BetaTCVAE(LatentVariableModel):
-    """:param tc_weight: β, the weight of the total correlation (6 is a common choice in the study)."""
+    """β-TCVAE: the ELBO with the total correlation of q(z) weighted by β (minibatch-weighted sampling).
+
+    :param tc_weight: β, the weight of the total correlation (6 is a common choice in the study).
+    """
 
     def __init__(self, *args, tc_weight: float = 6.0, **kwargs):
         super().__init__(*args, **kwargs)

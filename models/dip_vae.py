@@ -21,7 +21,9 @@ from pyrodisent.registry import MODELS
 
 @MODELS.register("dip_vae")
 class DIPVAE(LatentVariableModel):
-    """:param dip_type: ``i`` or ``ii``. :param lambda_od: off-diagonal weight.
+    """DIP-VAE-I/II: the ELBO plus a penalty pushing the covariance of the encoder means (I) or of q(z) (II) to I.
+
+    :param dip_type: ``i`` or ``ii``. :param lambda_od: off-diagonal weight.
     :param lambda_d: diagonal weight (default 10·λ_od for type I, λ_od for type II, as the study)."""
 
     def __init__(self, *args, dip_type: str = "i", lambda_od: float = 10.0, lambda_d: float | None = None, **kwargs):

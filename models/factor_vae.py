@@ -33,7 +33,9 @@ def permute_dimensions(z: torch.Tensor, generator: torch.Generator | None = None
 
 @MODELS.register("factor_vae")
 class FactorVAE(LatentVariableModel):
-    """:param gamma: γ, the TC weight. :param discriminator_hidden: widths of D's hidden layers
+    """FactorVAE: the ELBO minus γ times a discriminator's estimate of the total correlation of q(z).
+
+    :param gamma: γ, the TC weight. :param discriminator_hidden: widths of D's hidden layers
     (the study: five of 1000). :param discriminator_lr: Adam learning rate of D (betas 0.5, 0.9)."""
 
     def __init__(self, *args, gamma: float = 10.0, discriminator_hidden: Sequence[int] = (1000,) * 5,

@@ -41,7 +41,10 @@ from pyrodisent.registry import MODELS
 
 @MODELS.register("ivae")
 class IVAE(LatentVariableModel):
-    """:param prior_hidden: hidden widths of the MLP λ(u); :param learn_prior_mean: also learn μ(u)."""
+    """iVAE: a conditionally factorial prior p(z | u) = N(μ(u), diag exp λ(u)) from the auxiliary variable u.
+
+    :param prior_hidden: hidden widths of the MLP λ(u); :param learn_prior_mean: also learn μ(u).
+    """
 
     def __init__(self, *args, prior_hidden: Sequence[int] = (100, 100), prior_activation: str = "xtanh",
                  learn_prior_mean: bool = False, **kwargs):

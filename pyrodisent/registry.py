@@ -6,6 +6,7 @@ Examples and configs refer to components by string, so a run's ``config.json`` r
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Any, Callable, Dict, Iterator, Optional, TypeVar
 
 T = TypeVar("T")
@@ -89,6 +90,11 @@ class Registry:
 
     def names(self) -> list[str]:
         return sorted(self._entries)
+
+    def describe(self, name: str) -> str:
+        """One line on what ``name`` is: the first line of its factory's docstring ('' when it has none)."""
+        doc = inspect.getdoc(self.get(name)) or ""
+        return doc.strip().splitlines()[0].strip() if doc.strip() else ""
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries
