@@ -157,8 +157,8 @@ class NegativeBinomialLikelihood(_CountLikelihood):
 
     def distribution(self, decoder_output, batch):
         # rows of one point (importance samples, particles: batch.repeat) share the x-only terms
-        row_keys = None if batch is None else batch.index
-        return MeanDispersionNegativeBinomial(self.log_rate(decoder_output, batch), self.log_dispersion, row_keys,
+        copies = 1 if batch is None else batch.copies
+        return MeanDispersionNegativeBinomial(self.log_rate(decoder_output, batch), self.log_dispersion, copies,
                                               validate_args=False)
 
 

@@ -34,7 +34,6 @@ from torch.distributions.utils import lazy_property
 from torch.nn.functional import softplus
 
 from pyrodisent.data.arrays import ArrayDataset
-from pyrodisent.data.batch import stacked_copies
 from pyrodisent.model import LatentVariableModel, _local_log_prob, plain_elbo_weights
 from pyrodisent.sites import LATENT_SITE
 
@@ -114,22 +113,16 @@ class RefinedPosterior:
         factor = self.encoder_factor[index]
         return mean + (factor @ shift[index][..., None])[..., 0], factor @ self._factor(raw[index])
 
-    def distribution(self, index: torch.Tensor, detach: bool = False) -> dist.MultivariateNormal:
+    def distribution(self, index: torch.Tensor, detach: bool = False, copies: int = 1) -> dist.MultivariateNormal:
         """q_n(z) for the points ``index`` (positions in the data), batch shape (B,), event (K,).
 
-        Points that ``index`` repeats (the S importance samples of each point) are computed once; for S
-        stacked copies of a batch's index (:meth:`~pyrodisent.data.batch.Batch.repeat`) draws and densities
-        are computed per point too (:class:`StackedMultivariateNormal`).
+        With ``copies`` S > 1, ``index`` is S stacked copies of its first B/S points (a repeated batch:
+        :attr:`~pyrodisent.data.batch.Batch.copies`, the S importance samples of each point): q_n is built
+        once per point, and draws and densities are computed per point (:class:`StackedMultivariateNormal`).
         """
-        copies = stacked_copies(index)
-        if copies is not None:
+        if copies > 1:
             return StackedMultivariateNormal(*self.gaussian(index[: len(index) // copies], detach), copies)
-        unique, inverse = torch.unique(index, return_inverse=True)
-        if len(unique) < len(index):
-            loc, scale_tril = self.gaussian(unique, detach)
-            loc, scale_tril = loc[inverse], scale_tril[inverse]
-        else:
-            loc, scale_tril = self.gaussian(index, detach)
+        loc, scale_tril = self.gaussian(index, detach)
         return dist.MultivariateNormal(loc, scale_tril=scale_tril, validate_args=False)
 
     def fit(self, steps: int = 200, lr: float = 0.05, num_particles: int = 4, batch_size: int = 4096) -> "RefinedPosterior":
@@ -181,7 +174,8 @@ def refined_posterior(model: LatentVariableModel, refined: RefinedPosterior) -> 
     the refined data set); batches of any other data set would be mis-indexed, so score only those."""
     if refined.model is not model:
         raise ValueError("this RefinedPosterior was fitted for another model")
-    model.posterior = lambda batch: refined.distribution(batch.index, detach=True)  # shadows the method
+    # shadows the method
+    model.posterior = lambda batch: refined.distribution(batch.index, detach=True, copies=batch.copies)
     try:
         yield model
     finally:

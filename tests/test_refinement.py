@@ -141,7 +141,7 @@ def test_scoring_distribution_of_repeated_points_is_that_of_the_points():
     refined = RefinedPosterior(FullCovarianceEncoder(len(data)), data).fit(steps=3)
     batch = data.batch(torch.tensor([4, 1, 3]))
     once = refined.distribution(batch.index, detach=True)
-    repeated = refined.distribution(batch.repeat(5).index, detach=True)
+    repeated = refined.distribution(batch.repeat(5).index, detach=True, copies=5)
     assert isinstance(repeated, StackedMultivariateNormal) and isinstance(repeated, dist.MultivariateNormal)
     assert repeated.batch_shape == (15,) and repeated.event_shape == (LATENT,)
     assert torch.equal(repeated.loc, once.loc.repeat(5, 1))

@@ -22,6 +22,9 @@ class Batch:
     :param factors: true factors when known, shape ``(B, F)``; models never read them.
     :param extras: further named tensors with leading dimension ``B`` (pair partner, time index,
         missingness mask, library size, ...).
+    :param copies: S when the batch is S stacked copies of its first B/S points (:meth:`repeat`: the S
+        importance samples or particles of every point), so what depends on the points alone — a
+        likelihood's x-only terms, a per-point posterior — can be computed once per point; 1 otherwise.
     """
 
     x: torch.Tensor
@@ -29,11 +32,14 @@ class Batch:
     u: Optional[torch.Tensor] = None
     factors: Optional[torch.Tensor] = None
     extras: Dict[str, torch.Tensor] = field(default_factory=dict)
+    copies: int = 1
 
     def __post_init__(self) -> None:
         if not torch.is_tensor(self.x):
             raise TypeError(f"Batch.x must be a torch.Tensor, got {type(self.x).__name__}")
         size = self.x.shape[0]
+        if self.copies < 1 or size % self.copies:
+            raise ValueError(f"Batch.copies must be ≥ 1 and divide the batch size {size}, got {self.copies}")
         for name, value in self._named_tensors():
             if value.shape[:1] != (size,):
                 raise ValueError(
@@ -73,7 +79,7 @@ class Batch:
         ``b``): S importance samples or particles of every point in one pass of any network."""
         rep = lambda t: None if t is None else t.repeat(times, *([1] * (t.dim() - 1)))  # noqa: E731
         return replace(self, x=rep(self.x), index=rep(self.index), u=rep(self.u), factors=rep(self.factors),
-                       extras={k: rep(v) for k, v in self.extras.items()})
+                       extras={k: rep(v) for k, v in self.extras.items()}, copies=self.copies * times)
 
     def __getitem__(self, key: str) -> torch.Tensor:
         """``batch["name"]`` reads an extra, with an error that lists what the batch carries."""
@@ -82,19 +88,3 @@ class Batch:
         except KeyError:
             raise KeyError(f"this batch has no extra {key!r}; it carries: {sorted(self.extras) or 'none'}") from None
 
-
-def stacked_copies(keys: torch.Tensor) -> Optional[int]:
-    """S > 1 when ``keys`` (R,) are S copies of their first R/S entries, stacked as :meth:`Batch.repeat`
-    stacks a batch (entry s·(R/S) + r is entry r), e.g. the ``index`` of a repeated batch; otherwise None."""
-    if keys.dim() != 1 or len(keys) < 2:
-        return None
-    repeats = torch.nonzero(keys[1:] == keys[0])
-    if len(repeats) == 0:
-        return None
-    distinct = int(repeats[0]) + 1
-    if len(keys) % distinct:
-        return None
-    copies = len(keys) // distinct
-    if not torch.equal(keys.reshape(copies, distinct), keys[:distinct].expand(copies, distinct)):
-        return None
-    return copies

@@ -21,8 +21,6 @@ from pyro.distributions import TorchDistribution
 from torch.distributions import Gamma, constraints
 from torch.nn.functional import logsigmoid
 
-from pyrodisent.data.batch import stacked_copies
-
 
 class MeanDispersionNegativeBinomial(TorchDistribution):
     """NB(μ, θ) with mean μ = exp(``log_mean``) and inverse dispersion θ = exp(``log_theta``).
@@ -30,10 +28,9 @@ class MeanDispersionNegativeBinomial(TorchDistribution):
     :param log_mean: log μ, shape ``(R, *features)`` (or any batch shape): finite (μ > 0).
     :param log_theta: log θ, broadcastable with ``log_mean`` (e.g. shape ``(*features,)``); kept at
         its own shape, so per-feature work is done once per feature.
-    :param row_keys: optional keys of the R rows, shape ``(R,)``, e.g. the points' positions in the data
-        set. When they are S copies of their first R/S keys, stacked (a batch repeated for S importance
-        samples or particles: :meth:`~pyrodisent.data.batch.Batch.repeat`), and so are the rows of the
-        value scored, :meth:`log_prob` computes the terms that depend on the value and θ alone
+    :param copies: S when the R rows are S stacked copies of their first R/S rows (a batch repeated for S
+        importance samples or particles: :attr:`~pyrodisent.data.batch.Batch.copies`). When the value scored
+        is stacked the same way, :meth:`log_prob` computes the terms that depend on the value and θ alone
         (:meth:`log_normalizer`) on the first R/S rows only; otherwise, and when θ varies by row, on every row.
 
     Batch shape: the broadcast of both shapes; event shape ``()`` (``.to_event`` for a vector).
@@ -43,12 +40,11 @@ class MeanDispersionNegativeBinomial(TorchDistribution):
     support = constraints.nonnegative_integer
     has_rsample = False
 
-    def __init__(self, log_mean: torch.Tensor, log_theta: torch.Tensor, row_keys: Optional[torch.Tensor] = None,
-                 validate_args=None):
+    def __init__(self, log_mean: torch.Tensor, log_theta: torch.Tensor, copies: int = 1, validate_args=None):
         batch_shape = torch.broadcast_shapes(log_mean.shape, log_theta.shape)
         self.log_mean = log_mean.expand(batch_shape)
         self.log_theta = log_theta
-        self.row_keys = row_keys
+        self.copies = int(copies)
         super().__init__(batch_shape, validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
@@ -56,7 +52,7 @@ class MeanDispersionNegativeBinomial(TorchDistribution):
         batch_shape = torch.Size(batch_shape)
         new.log_mean = self.log_mean.expand(batch_shape)
         new.log_theta = self.log_theta
-        new.row_keys = self.row_keys if batch_shape == self.batch_shape else None  # new leading dims: other rows
+        new.copies = self.copies if batch_shape == self.batch_shape else 1  # new leading dims: other rows
         super(MeanDispersionNegativeBinomial, new).__init__(batch_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new
@@ -104,8 +100,8 @@ class MeanDispersionNegativeBinomial(TorchDistribution):
 
     def log_normalizer(self, value: torch.Tensor) -> torch.Tensor:
         """lgamma(x + θ) − lgamma(x + 1) − lgamma(θ), the broadcast of ``value``'s shape and θ's: the part of
-        log p(x) free of μ; computed once per distinct row when ``row_keys`` mark the rows of ``value`` as
-        copies of its first rows."""
+        log p(x) free of μ; computed on the first rows only when the rows of ``value`` are the
+        ``copies`` stacked copies of them."""
         copies = self._copies(value)
         if copies is None:
             return self._log_normalizer(value)
@@ -117,18 +113,14 @@ class MeanDispersionNegativeBinomial(TorchDistribution):
         return torch.lgamma(value + theta) - torch.lgamma(value + 1) - torch.lgamma(theta)
 
     def _copies(self, value: torch.Tensor) -> Optional[int]:
-        """S > 1 when ``row_keys`` and the rows of ``value`` are S copies of their first R/S rows, stacked
-        (row s·(R/S) + r is row r: :meth:`~pyrodisent.data.batch.Batch.repeat`) and θ is the same for every
-        row; else None."""
-        keys, batch_shape, log_theta = self.row_keys, self.batch_shape, self.log_theta
-        if keys is None or value.shape != batch_shape or keys.shape != batch_shape[:1]:
+        """S when the distribution's rows are S > 1 stacked copies (``copies``), θ is the same for every row
+        and ``value``'s rows are stacked copies too (checked: equal to their first R/S rows); else None."""
+        copies, batch_shape, log_theta = self.copies, self.batch_shape, self.log_theta
+        if copies == 1 or value.shape != batch_shape or batch_shape[0] % copies:
             return None
         if log_theta.dim() == len(batch_shape) and log_theta.shape[0] != 1:
             return None  # θ varies by row
-        copies = stacked_copies(keys)
-        if copies is None:
-            return None
-        first = value[: len(keys) // copies]
+        first = value[: batch_shape[0] // copies]
         if not torch.equal(value.reshape(copies, *first.shape), first.expand(copies, *first.shape)):
             return None
         return copies

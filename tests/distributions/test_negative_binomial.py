@@ -96,28 +96,27 @@ def test_validation_rejects_non_counts():
 
 
 def test_repeated_rows_give_the_same_log_prob_as_scoring_every_row():
-    """Rows keyed as S stacked copies of a batch (Batch.repeat) share the x-only terms; the result is the
-    same as without keys, and keys whose rows do not hold equal values fall back to every row."""
+    """Rows declared as S stacked copies of a batch (Batch.repeat's ``copies``) share the x-only terms; the
+    result is the same as without, and a value whose copies differ falls back to every row."""
     log_mean, log_theta = random_parameters(rows=4 * 3, features=5)
     x = counts((3, 5))
     repeated = Batch(x=x, index=torch.tensor([7, 2, 9])).repeat(4)
-    keyed = MeanDispersionNegativeBinomial(log_mean, log_theta, row_keys=repeated.index)
+    assert repeated.copies == 4
+    stacked = MeanDispersionNegativeBinomial(log_mean, log_theta, copies=repeated.copies)
     plain = MeanDispersionNegativeBinomial(log_mean, log_theta)
-    assert keyed._copies(repeated.x) == 4
-    torch.testing.assert_close(keyed.log_prob(repeated.x), plain.log_prob(repeated.x), rtol=0, atol=0)
-    torch.testing.assert_close(keyed.log_normalizer(repeated.x), plain.log_normalizer(repeated.x), rtol=0, atol=0)
-    torch.testing.assert_close(keyed.log_prob(repeated.x), torch_twin(log_mean, log_theta).log_prob(repeated.x))
+    assert stacked._copies(repeated.x) == 4 and plain._copies(repeated.x) is None
+    torch.testing.assert_close(stacked.log_prob(repeated.x), plain.log_prob(repeated.x), rtol=0, atol=0)
+    torch.testing.assert_close(stacked.log_normalizer(repeated.x), plain.log_normalizer(repeated.x), rtol=0, atol=0)
+    torch.testing.assert_close(stacked.log_prob(repeated.x), torch_twin(log_mean, log_theta).log_prob(repeated.x))
     other = repeated.x.clone()
     other[5, 1] += 1.0  # a copy that differs from its first row
-    assert keyed._copies(other) is None
-    torch.testing.assert_close(keyed.log_prob(other), plain.log_prob(other), rtol=0, atol=0)
-    # keys that are not stacked copies, and θ that varies by row: every row is scored on its own
-    unstacked = torch.tensor([7, 2, 9, 7, 9, 2, 7, 2, 9, 7, 2, 9])
-    shuffled = MeanDispersionNegativeBinomial(log_mean, log_theta, row_keys=unstacked)
-    assert shuffled._copies(repeated.x) is None
-    per_row_theta = MeanDispersionNegativeBinomial(log_mean, log_theta.expand(12, 5), row_keys=repeated.index)
+    assert stacked._copies(other) is None
+    torch.testing.assert_close(stacked.log_prob(other), plain.log_prob(other), rtol=0, atol=0)
+    # θ that varies by row: every row is scored on its own
+    per_row_theta = MeanDispersionNegativeBinomial(log_mean, log_theta.expand(12, 5), copies=4)
     assert per_row_theta._copies(repeated.x) is None
     torch.testing.assert_close(per_row_theta.log_prob(repeated.x), plain.log_prob(repeated.x))
+    assert stacked.expand((2, 12, 5)).copies == 1  # new leading dimensions: the rows are no longer those copies
 
 
 def test_is_a_pyro_distribution():

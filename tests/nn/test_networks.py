@@ -68,7 +68,8 @@ def test_actnorm_standardises_its_first_batch_then_trains_and_its_state_round_tr
     y = norm(x)
     assert torch.allclose(y[:, :3].mean(0), torch.zeros(3), atol=1e-4)
     assert torch.allclose(y[:, :3].std(0), torch.ones(3), atol=1e-4)
-    assert torch.isfinite(y).all() and float(norm.log_scale[3]) == pytest.approx(math.log(1e-3))
+    # the nearly constant feature's sd is floored at min_scale: its noise is not blown up to unit variance
+    assert float(norm.log_scale[3]) == pytest.approx(math.log(1e-3)) and float(y[:, 3].std()) < 0.01
     # a second batch does not re-initialise: the same map applies
     later = torch.randn(8, 4)
     assert torch.allclose(norm(later), (later - norm.shift) * torch.exp(-norm.log_scale))
@@ -82,8 +83,8 @@ def test_actnorm_standardises_its_first_batch_then_trains_and_its_state_round_tr
 
 def test_mlp_with_standardized_inputs_learns_faster_on_offset_inputs():
     """Inputs at 9 ± 1 (like log counts): 200 Adam steps of a regression reach a lower loss with the
-    data-initialised standardisation than without, from the same initial weights (measured on seeds 0-4:
-    ratio 0.05-0.3; the assertion asks for 0.5)."""
+    data-initialised standardisation than without, from the same initial weights (measured with data seeds
+    0-4 and weight seeds 1-5: ratio 0.10-0.18; the assertion asks for 0.5)."""
     torch.manual_seed(0)
     x = 9.0 + torch.randn(512, 10)
     target = torch.tanh(x[:, :3] - 9.0).sum(-1, keepdim=True)
@@ -97,5 +98,5 @@ def test_mlp_with_standardized_inputs_learns_faster_on_offset_inputs():
             loss = ((net(x) - target) ** 2).mean()
             loss.backward()
             optimizer.step()
-        losses[standardize] = float(loss)
+        losses[standardize] = float(loss.detach())
     assert losses[True] < 0.5 * losses[False]
