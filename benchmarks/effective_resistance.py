@@ -25,7 +25,7 @@ import time
 import numpy as np
 
 
-from pyrodisent import graphs
+from pyrodisent.data import undirected_graphs as graphs
 
 
 def build_graph(kind: str, n: int, seed: int = 0) -> np.ndarray:

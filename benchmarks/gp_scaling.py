@@ -30,7 +30,7 @@ from torch.distributions import kl_divergence
 import pyrodisent.zoo  # noqa: F401  (registers the zoo)
 from pyrodisent.data import SpriteSequences
 from pyrodisent.registry import MODELS
-from pyrodisent.train import Trainer
+from pyrodisent.training.trainer import Trainer
 
 
 def build(length: int, args):

@@ -21,7 +21,7 @@ from torch.distributions import Bernoulli, Normal, kl_divergence
 import pyrodisent.zoo  # noqa: F401  (registers the zoo)
 from pyrodisent.data import ArrayDataset
 from pyrodisent.registry import MODELS
-from pyrodisent.train import Trainer, build_adam
+from pyrodisent.training.trainer import Trainer, build_adam
 
 
 def ivae_case(device, hidden=(100, 100, 100)):

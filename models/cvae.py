@@ -72,6 +72,8 @@ class CVAEInd(LatentVariableModel):
     :param correlation: τ, the prior correlation along an edge (0.99 in the paper).
     """
 
+    batch_needs = frozenset({"graph"})  # what each batch must carry (pyrodisent.protocols.base)
+
     def __init__(self, *args, correlation: float = 0.99, **kwargs):
         super().__init__(*args, **kwargs)
         if not 0 <= correlation < 1:

@@ -17,7 +17,7 @@ from typing import Sequence
 import torch
 from torch.nn.functional import cross_entropy
 
-from pyrodisent.auxiliary import AuxiliaryObjective
+from pyrodisent.training.auxiliary import AuxiliaryObjective
 from pyrodisent.infer import PenalizedELBO
 from pyrodisent.infer.traces import data_plate_size
 from pyrodisent.model import LATENT_SITE, LatentVariableModel

@@ -13,7 +13,7 @@ Guide (Sec. 3.3):          q(z^j_{1:T} | x_{1:T}) = N(m_j, Λ_j⁻¹), Λ_j = B_
                            so sampling and log det Λ_j cost O(T) per sequence and channel.
 Objective (Sec. 3.4):      Σ_n E_q[log p(x_n^o | z_n)] − β KL(q(z_n | x_n) ‖ p(z_n)), the KL analytic
                            (``pyrodisent.distributions.banded_precision``, O(T²) against the dense prior).
-Imputation:                missing entries ← E[x_t | z_t = E_q z_t] (``reconstruct``; ``pyrodisent.imputation``).
+Imputation:                missing entries ← E[x_t | z_t = E_q z_t] (``reconstruct``; ``pyrodisent.evaluation.imputation``).
 
 Reference settings (Healing MNIST): 256 latent channels, Cauchy σ = 1, ℓ = 2, β = 0.8, Bernoulli
 likelihood; the reference implementation inverts dense T × T matrices (O(T³) per sequence).
@@ -50,6 +50,8 @@ class GPVAE(LatentVariableModel):
     :param window: frames seen by the encoder's temporal convolution (odd; the reference uses 3).
     :param features: per-frame feature width of the encoder.
     """
+
+    batch_needs = frozenset({"sequence"})  # what each batch must carry (pyrodisent.protocols.base)
 
     def __init__(self, observation_shape, latent_dim: int, num_data: int, *, kernel: str = "cauchy",
                  length_scale: float = 2.0, kernel_scale: float = 1.0, period: float = 10.0,

@@ -46,6 +46,8 @@ class IVAE(LatentVariableModel):
     :param prior_hidden: hidden widths of the MLP λ(u); :param learn_prior_mean: also learn μ(u).
     """
 
+    batch_needs = frozenset({"aux"})  # what each batch must carry (pyrodisent.protocols.base)
+
     def __init__(self, *args, prior_hidden: Sequence[int] = (100, 100), prior_activation: str = "xtanh",
                  learn_prior_mean: bool = False, **kwargs):
         kwargs.setdefault("encode_aux", True)

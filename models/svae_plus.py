@@ -48,6 +48,8 @@ class MeanShiftVAE(LatentVariableModel):
         (:meth:`global_parameters`), which get one gradient per step (the networks get one per cell).
     """
 
+    batch_needs = frozenset({"action"})  # what each batch must carry (pyrodisent.protocols.base)
+
     def __init__(self, *args, num_actions: int, shift_prior_scale: float = 10.0, global_lr_factor: float = 10.0,
                  **kwargs):
         super().__init__(*args, global_lr_factor=global_lr_factor, **kwargs)

@@ -45,7 +45,7 @@ from torch import nn
 from torch.nn.functional import softplus
 
 import pyrodisent.distributions  # noqa: F401  (registers KL(full Gaussian ‖ factorised Gaussian))
-from pyrodisent.auxiliary import AuxiliaryObjective
+from pyrodisent.training.auxiliary import AuxiliaryObjective
 from pyrodisent.data.batch import Batch
 from pyrodisent.infer.elbo import MeanFieldELBO
 from pyrodisent.infer.traces import data_plate_frame
@@ -86,12 +86,16 @@ class LatentVariableModel(nn.Module):
         does not decide them before the networks have learned anything; as the official sVAE+ code
         weighs its global KL.
     :param likelihood_weight: λ, the power of a tempered likelihood p(x | z)^λ in training (1: the ELBO).
-        Evaluation (:func:`~pyrodisent.evaluation.evidence_lower_bound`, importance weights, IWAE, k̂)
+        Evaluation (:func:`~pyrodisent.evaluation.scoring.evidence_lower_bound`, importance weights, IWAE, k̂)
         always reports the plain bound: λ = 1, β = 1, no warm-up.
     :param global_lr_factor: learning-rate multiplier for :meth:`global_parameters` and for parameters
         created with ``pyro.param`` — variational parameters of global sites, which get one gradient per
         step however large N is, while the networks get one per data point.
     """
+
+    #: what each batch must carry beyond ``x`` (``"aux"``, ``"action"``, ``"graph"``, ``"sequence"``; see
+    #: :mod:`pyrodisent.protocols.base`): a protocol whose batches lack one is refused before a run starts
+    batch_needs: frozenset = frozenset()
 
     def __init__(
         self,

@@ -5,6 +5,7 @@ Examples and configs refer to components by string, so a run's ``config.json`` r
 """
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 from typing import Any, Callable, Dict, Iterator, Optional, TypeVar
@@ -45,14 +46,15 @@ class Registry:
             importlib.import_module(self.populate)
         return self._raw_entries
 
-    def register(self, name: str) -> Callable[[T], T]:
-        """Decorator registering ``obj`` under ``name``; a name can be registered only once."""
+    def register(self, name: str, replace: bool = False) -> Callable[[T], T]:
+        """Decorator registering ``obj`` under ``name``; a name can be registered only once (unless
+        ``replace``: then the new entry takes the name)."""
         if not isinstance(name, str) or not name:
             raise ValueError(f"{self.kind} name must be a non-empty string, got {name!r}")
 
         def decorator(obj: T) -> T:
             existing = self._raw_entries.get(name)
-            if existing is not None and existing is not obj:
+            if existing is not None and existing is not obj and not replace:
                 # Re-registration of the same qualified name (e.g. a module re-imported) is allowed.
                 same = getattr(existing, "__qualname__", None) == getattr(obj, "__qualname__", 0) and (
                     getattr(existing, "__module__", None) == getattr(obj, "__module__", 0)
@@ -69,19 +71,22 @@ class Registry:
             return self._entries[name]
         except KeyError:
             known = ", ".join(sorted(self._entries)) or "none"
+            close = difflib.get_close_matches(str(name), list(self._entries), n=3, cutoff=0.6)
+            suggestion = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
             hint = f" {self.hint}" if self.hint else ""
-            raise UnknownNameError(f"unknown {self.kind} {name!r}; registered {self.kind}s: {known}.{hint}") from None
+            raise UnknownNameError(f"unknown {self.kind} {name!r}{suggestion}; registered {self.kind}s: {known}."
+                                   f"{hint}") from None
 
     def build(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Look ``name`` up and call its factory with the given arguments.
 
-        In a ``seeded`` registry, ``seed=<int>`` seeds every generator (:func:`pyrodisent.device.set_seed`)
+        In a ``seeded`` registry, ``seed=<int>`` seeds every generator (:func:`pyrodisent.training.devices.set_seed`)
         right before the factory is called: ``MODELS.build("ivae", seed=0, ...)`` gives the same initial
         weights every time.
         """
         factory = self.get(name)
         if self.seeded and "seed" in kwargs:
-            from pyrodisent.device import set_seed
+            from pyrodisent.training.devices import set_seed
 
             seed = kwargs.pop("seed")
             if seed is not None:
@@ -112,3 +117,5 @@ MODELS = Registry("model", hint="The zoo (`pyrodisent.zoo`, the repository's `mo
 NETWORKS = Registry("network")
 LIKELIHOODS = Registry("likelihood")
 DATASETS = Registry("dataset")
+PROTOCOLS = Registry("protocol", hint="Wrap your own data with `pyrodisent.protocols.UserData`.",
+                     populate="pyrodisent.protocols")

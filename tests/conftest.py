@@ -23,7 +23,7 @@ def _fresh_pyro_state():
 # process whose torch/OpenMP threads hold locks can deadlock the child (it did, on CI).
 _HOLDER = """
 import json, pathlib, sys
-from pyrodisent.run_directory import RunDirectory
+from pyrodisent.training.run_directory import RunDirectory
 path = pathlib.Path(sys.argv[1])
 RunDirectory(path).create(json.loads(sys.argv[2]), resume=(path / "config.json").exists())
 print("ready", flush=True)

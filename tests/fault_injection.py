@@ -16,9 +16,8 @@ import signal
 import sys
 from pathlib import Path
 
-from pyrodisent import experiment
-from pyrodisent.run_directory import CsvLog, RunDirectoryLock
-from pyrodisent.train import Trainer
+from pyrodisent.training.run_directory import CsvLog, RunDirectoryLock
+from pyrodisent.training.trainer import Trainer
 
 
 def _kill_on_hit(at: int):
@@ -64,12 +63,16 @@ def install(point: str, at: int, example) -> None:
     elif point == "locked":  # right after the run directory is locked
         acquire = RunDirectoryLock.acquire
         RunDirectoryLock.acquire = lambda self: (acquire(self), hit())[0]
-    elif point == "evaluation":  # when evaluation starts encoding
-        encode = example.encode
-        example.encode = lambda *a, **k: (hit(), encode(*a, **k))[1]
+    elif point == "evaluation":  # when the protocol's evaluation starts encoding
+        import pyrodisent.protocols.nonstationary as protocol
+
+        encode = protocol.encode
+        protocol.encode = lambda *a, **k: (hit(), encode(*a, **k))[1]
     elif point == "pictures":  # metrics.json written, the training curve not yet drawn
-        plot = experiment.plot_training_log
-        experiment.plot_training_log = lambda *a, **k: (hit(), plot(*a, **k))[1]
+        import pyrodisent.figures.plots as plots
+
+        plot = plots.plot_training_log
+        plots.plot_training_log = lambda *a, **k: (hit(), plot(*a, **k))[1]
     else:
         raise ValueError(f"unknown kill point {point!r}")
 

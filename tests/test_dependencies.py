@@ -7,7 +7,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 #: import name → distribution name, where they differ.
-DISTRIBUTIONS = {"sklearn": "scikit-learn", "pyro": "pyro-ppl"}
+DISTRIBUTIONS = {"sklearn": "scikit-learn", "pyro": "pyro-ppl", "yaml": "pyyaml"}
 
 
 def _declared():

@@ -1,4 +1,5 @@
 """Every example runs end to end with tiny settings and writes its run directory."""
+import argparse
 import csv
 import json
 import re
@@ -60,13 +61,14 @@ def test_svae_plus_example_with_baselines(tmp_path):
     for name in ("targets.png", "khat.png", "inference_data.nc", "global_summary.csv", "training_log.png"):
         assert (out / name).exists(), name
     assert (out / "baselines" / "vae" / "metrics.json").exists()
-    assert "sVAE+ against its baselines" in done.stdout
+    assert "svae_plus against its baselines" in done.stdout
 
 
 def test_disentanglement_example(tmp_path):
     out = tmp_path / "dis"
     run_example("disentanglement.py", "--model", "factor_vae", "--grid", "small", "--train-size", "128", "--steps", "4",
-                "--metric-train", "200", "--metric-test", "100", "--out", str(out), "--device", "cpu")
+                "--metric-train", "200", "--metric-test", "100", "--diagnosis-points", "10", "--diagnosis-samples", "25",
+                "--out", str(out), "--device", "cpu")
     metrics = json.loads((out / "metrics.json").read_text())
     keys = {"mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap", "modularity",
             "explicitness", "irs", "beta_vae_score", "factor_vae_score", "elbo", "train_seconds"}
@@ -84,7 +86,7 @@ import warnings  # noqa: E402
 
 import torch  # noqa: E402
 
-from pyrodisent import experiment  # noqa: E402
+from pyrodisent.runs import command_line as experiment  # noqa: E402
 
 TINY_IVAE = ["--num-segments", "4", "--points-per-segment", "16", "--latent-dim", "2", "--hidden", "8", "--epochs",
              "2", "--batch-size", "16", "--device", "cpu", "--quiet"]
@@ -92,7 +94,7 @@ TINY_SVAE = ["--cells-per-action", "6", "--num-actions", "10", "--first-heldout-
              "--heldout-epochs", "1", "--iwae-samples", "30", "--khat-samples", "30", "--eval-cells", "20",
              "--device", "cpu", "--quiet"]
 TINY_DISENTANGLEMENT = ["--grid", "small", "--train-size", "128", "--steps", "4", "--metric-train", "200",
-                        "--metric-test", "100", "--device", "cpu"]
+                        "--metric-test", "100", "--diagnosis-points", "10", "--diagnosis-samples", "25", "--device", "cpu"]
 
 
 def load_example(script):
@@ -206,11 +208,14 @@ def test_resume_may_change_the_learning_rate_and_clipping_only(command, tmp_path
     code, lines = command("ivae.py", *TINY_IVAE, "--lr", "0.001", "--grad-clip", "5", "--out", out, "--resume")
     assert code == 0, lines
     config = json.loads((out / "config.json").read_text())
-    assert config["lr"] == 0.001 and config["grad_clip"] == 5.0
-    assert config["resume_changes"] == [{"grad_clip": {"from": None, "to": 5.0}, "lr": {"from": 0.006, "to": 0.001}}]
+    assert config["trainer_settings"]["lr"] == 0.001 and config["trainer_settings"]["grad_clip"] == 5.0
+    changes = config["resume_changes"]
+    assert len(changes) == 1 and {key: changes[0][key] for key in ("trainer_settings.lr", "trainer_settings.grad_clip")} \
+        == {"trainer_settings.grad_clip": {"from": None, "to": 5.0}, "trainer_settings.lr": {"from": 0.006, "to": 0.001}}
     smaller_batches = [("8" if previous == "--batch-size" else arg) for previous, arg in zip([""] + TINY_IVAE, TINY_IVAE)]
     code, lines = command("ivae.py", *smaller_batches, "--out", out, "--resume")
-    assert code == 1 and "differs in ['batch_size']" in lines[0] and "only ['grad_clip', 'lr'] may change" in lines[0]
+    assert code == 1 and "differs in ['derived.trainer_arguments.batch_size', 'trainer_settings.batch_size']" in lines[0]
+    assert "may change" in lines[0] and "'trainer_settings.lr'" in lines[0]
 
 
 def test_a_second_writer_is_refused(command, tmp_path, hold_run_directory):
@@ -233,7 +238,8 @@ def test_quiet_silences_the_warnings_an_example_expects():
     for quiet, expected in ((False, 2), (True, 0)):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            experiment.parse_args(load_example("ivae.py").build_parser(), ["--device", "cpu"] + (["--quiet"] * quiet))
+            experiment.check_run_args(argparse.ArgumentParser(), argparse.Namespace(
+                device="cpu", resume=False, overwrite=False, out=Path("unused"), quiet=quiet, experiment_name="ivae"))
             warnings.warn("3dshapes.h5: images are stored in chunks", SlowLayoutWarning)
             warnings.warn("lbfgs failed to converge", ConvergenceWarning)
         assert len(caught) == expected, [str(w.message) for w in caught]

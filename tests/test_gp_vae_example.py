@@ -12,7 +12,7 @@ import torch
 
 import pyrodisent.zoo  # noqa: F401  (registers the zoo)
 from pyrodisent.data import SpriteSequences, as_generator
-from pyrodisent.imputation import impute, mean_fill, observed_means
+from pyrodisent.evaluation.imputation import impute, mean_fill, observed_means
 from pyrodisent.metrics import missing_entry_scores
 from pyrodisent.registry import MODELS
 
@@ -33,13 +33,15 @@ def test_gp_vae_example(tmp_path, model):
         assert {f"{prefix}missing_nll", f"{prefix}missing_mse", f"{prefix}auroc"} <= set(metrics)
     # the reported scores are those of the checkpointed model and of mean fill on the configured data, recomputed
     config = json.loads((out / "config.json").read_text())
-    source = SpriteSequences(**config["data"])
-    rng = as_generator(config["data_seed"])
-    train, test = source.sample(config["num_train"], rng), source.sample(config["num_test"], rng)
+    settings = config["protocol_settings"]
+    source = SpriteSequences(**config["derived"]["data"])
+    rng = as_generator(settings["data_seed"])
+    train, test = source.sample(settings["num_train"], rng), source.sample(settings["num_test"], rng)
     missing_mse = lambda guess: missing_entry_scores(test.complete, guess, test.observed_mask)["missing_mse"]  # noqa: E731
     means = observed_means(train.masked, train.observed_mask)
     assert metrics["mean_fill_missing_mse"] == pytest.approx(missing_mse(mean_fill(test.masked, test.observed_mask, means)))
-    arguments = {**config["model_arguments"], "observation_shape": tuple(config["model_arguments"]["observation_shape"])}
+    arguments = config["derived"]["model_arguments"]
+    arguments = {**arguments, "observation_shape": tuple(arguments["observation_shape"])}
     trained = MODELS.build(config["model"], **arguments)
     trained.load_state_dict(torch.load(out / "checkpoint.pt", weights_only=False)["model"])
     test_data = test.sequences() if model == "gp_vae" else test.frames()

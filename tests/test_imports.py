@@ -1,7 +1,7 @@
 """Every module imports on its own, without a cycle, a private dependency module, or a backend switch.
 
-A cycle between modules (``pyrodisent.graphs → pyrodisent.data.ground_truth → pyrodisent/data/__init__ →
-pyrodisent.data.graphs → pyrodisent.graphs`` was one) works or fails depending on which module a user
+A cycle between modules (``pyrodisent.data.undirected_graphs → pyrodisent.data.ground_truth → pyrodisent/data/__init__ →
+pyrodisent.data.graphs → pyrodisent.data.undirected_graphs`` was one) works or fails depending on which module a user
 imports first, so it is checked two ways: each module imported first, in a clean interpreter state, and
 the static graph of module-level imports. Importing must not choose matplotlib's backend (the user's
 choice stands), and no module-level import reaches into scikit-learn's or Pyro's private modules

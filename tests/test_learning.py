@@ -16,12 +16,12 @@ import pyro
 import pyrodisent.zoo  # noqa: F401  (registers the zoo)
 from pyrodisent.data import ArrayDataset, CorrelatedTreeSimulation, NonstationarySources, SpriteSequences, as_generator
 from pyrodisent.data.sparse_shift import SparseShiftSimulation
-from pyrodisent.evaluation import encode
-from pyrodisent.graph_evaluation import expected_squared_distance_rows
-from pyrodisent.imputation import impute, mean_fill, observed_means
+from pyrodisent.evaluation.scoring import encode
+from pyrodisent.evaluation.graph_scores import expected_squared_distance_rows
+from pyrodisent.evaluation.imputation import impute, mean_fill, observed_means
 from pyrodisent.metrics import missing_entry_scores, mcc, ncrr, target_scores, unsupervised_scores
 from pyrodisent.registry import MODELS
-from pyrodisent.train import Trainer
+from pyrodisent.training.trainer import Trainer
 
 
 def train(name, data, seed, epochs, batch_size, lr, **arguments):

@@ -9,10 +9,10 @@ import torch
 from pyro import poutine
 
 from pyrodisent.data import ArrayDataset, Batch
-from pyrodisent.evaluation import evidence_lower_bound, importance_weighted_bounds
+from pyrodisent.evaluation.scoring import evidence_lower_bound, importance_weighted_bounds
 from pyrodisent.infer import MeanFieldELBO
 from pyrodisent.model import LatentVariableModel
-from pyrodisent.train import Trainer
+from pyrodisent.training.trainer import Trainer
 
 
 class UnshapedPrior(LatentVariableModel):

@@ -7,13 +7,13 @@ import torch
 
 import pyrodisent.model
 import pyrodisent.zoo  # noqa: F401  (registers the zoo)
-from pyrodisent import diagnostics
-from pyrodisent.diagnostics import khat_summary, psis_khat
-from pyrodisent import graphs
+from pyrodisent.evaluation import diagnostics
+from pyrodisent.evaluation.diagnostics import khat_summary, psis_khat
+from pyrodisent.data import undirected_graphs as graphs
 from pyrodisent.data import ArrayDataset, GraphDataset
-from pyrodisent.evaluation import encode, evidence_lower_bound, importance_weighted_bounds
+from pyrodisent.evaluation.scoring import encode, evidence_lower_bound, importance_weighted_bounds
 from pyrodisent.registry import MODELS
-from pyrodisent.train import Trainer
+from pyrodisent.training.trainer import Trainer
 
 N, D, K, A = 48, 6, 3, 4
 

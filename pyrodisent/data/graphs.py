@@ -24,7 +24,7 @@ import torch
 from scipy.special import expit
 from sklearn.decomposition import PCA
 
-from pyrodisent import graphs
+from pyrodisent.data import undirected_graphs as graphs
 from pyrodisent.data.arrays import ArrayDataset, BatchLoader
 from pyrodisent.data.batch import Batch
 from pyrodisent.data.dsprites import ProceduralDSprites
@@ -95,7 +95,7 @@ class GraphDataset(ArrayDataset):
         fine: every component is modelled on its own).
     :param edge_weights: ``"effective_resistance"`` (default: the probability that each edge lies in a
         uniform spanning tree, exactly 1 on a forest), ``"ones"``, or an array ``(E,)`` of positive weights.
-    :param resistance_args: keyword arguments of :func:`pyrodisent.graphs.effective_resistances`.
+    :param resistance_args: keyword arguments of :func:`pyrodisent.data.undirected_graphs.effective_resistances`.
     :param edge_batch_size, pair_batch_size: edges and non-edge pairs drawn with each vertex minibatch.
     :param heldout_edges: ``(H, 2)`` edges kept out of training for link prediction (validated; they must
         not be training edges).

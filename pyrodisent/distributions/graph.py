@@ -30,7 +30,7 @@ import torch
 from pyro.distributions import TorchDistribution
 from torch.distributions import constraints, register_kl
 
-from pyrodisent import graphs
+from pyrodisent.data import undirected_graphs as graphs
 
 _HALF_LOG_TWO_PI = 0.5 * math.log(2 * math.pi)
 

@@ -11,11 +11,11 @@ from pyrodisent.metrics.beta_vae_score import beta_vae_score
 from pyrodisent.metrics.factor_vae_score import factor_vae_score
 from pyrodisent.metrics.total_correlation import unsupervised_scores
 from pyrodisent.metrics.imputation import downstream_auroc, missing_entry_scores
-from pyrodisent.metrics.suite import disentanglement_metrics, sample_codes
+from pyrodisent.metrics.suite import array_metrics, discrete_factors, disentanglement_metrics, sample_codes
 from pyrodisent.metrics.ncrr import ncrr, ncrr_from_codes, squared_distance_rows
 from pyrodisent.metrics.clustering import clustering_accuracy, matched_accuracy
 
-__all__ = ["aligned_targets", "beta_vae_score", "clustering_accuracy", "correlation_matrix", "dci",
+__all__ = ["aligned_targets", "array_metrics", "discrete_factors", "beta_vae_score", "clustering_accuracy", "correlation_matrix", "dci",
            "disentanglement_metrics", "downstream_auroc", "factor_vae_score", "irs", "linear_r2", "matched_accuracy",
            "matched_correlations", "mcc", "mig", "missing_entry_scores", "modularity_explicitness", "ncrr",
            "ncrr_from_codes", "sample_codes", "sap", "squared_distance_rows", "target_scores", "unsupervised_scores"]

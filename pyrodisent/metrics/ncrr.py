@@ -14,7 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from pyrodisent import graphs
+from pyrodisent.data import undirected_graphs as graphs
 from pyrodisent.metrics._arrays import check_matrix
 
 DistanceRows = Callable[[np.ndarray], np.ndarray]

@@ -30,6 +30,40 @@ def sample_codes(dataset: GroundTruthData, representation_fn: Callable[[np.ndarr
     return np.concatenate(codes), np.concatenate(factors).astype(np.int64)
 
 
+def array_metrics(codes_train: np.ndarray, factors_train: np.ndarray, codes_test: np.ndarray,
+                  factors_test: np.ndarray, stage: Callable[[str, object], object] = lambda name, value: value
+                  ) -> Dict[str, float]:
+    """The metrics of the suite that need only codes and discrete factors of points (no sampler of the
+    data): MIG, DCI, SAP, modularity / explicitness, IRS. ``stage(name, value)`` sees each as it is done."""
+    scores = stage("dci", dci(codes_train, factors_train, codes_test, factors_test))
+    modularity = stage("modularity", modularity_explicitness(codes_train, factors_train, codes_test, factors_test))
+    return {
+        "mig": stage("mig", mig(codes_train, factors_train)),
+        "dci_disentanglement": scores["disentanglement"],
+        "dci_completeness": scores["completeness"],
+        "dci_informativeness": scores["informativeness"],
+        "sap": stage("sap", sap(codes_train, factors_train, codes_test, factors_test)),
+        "modularity": modularity["modularity"],
+        "explicitness": modularity["explicitness"],
+        "irs": stage("irs", irs(codes_train, factors_train)),
+    }
+
+
+def discrete_factors(factors: np.ndarray, num_bins: int = 20) -> np.ndarray:
+    """Factors as integer classes: a column with more than ``num_bins`` distinct values (a continuous
+    factor) is cut into ``num_bins`` equal-width bins (disentanglement_lib's histogram discretisation);
+    the others are numbered by their distinct values."""
+    factors = np.asarray(factors)
+    columns = []
+    for column in factors.T:
+        values, classes = np.unique(column, return_inverse=True)
+        if len(values) > num_bins:
+            edges = np.histogram_bin_edges(column, bins=num_bins)[1:-1]
+            classes = np.digitize(column, edges)
+        columns.append(classes)
+    return np.stack(columns, axis=1).astype(np.int64)
+
+
 def images_encoded_by_suite(num_train: int, num_test: int, num_votes_train: int, num_votes_eval: int,
                             batch_size: int = 64) -> int:
     """How many observations :func:`disentanglement_metrics` encodes when it samples them one by one."""
@@ -71,17 +105,8 @@ def disentanglement_metrics(dataset: GroundTruthData, representation_fn: Callabl
 
         codes_train, factors_train = sample_codes(dataset, representation_fn, num_train, rng)
         codes_test, factors_test = stage("codes", sample_codes(dataset, representation_fn, num_test, rng))
-        scores = stage("dci", dci(codes_train, factors_train, codes_test, factors_test))
-        modularity = stage("modularity", modularity_explicitness(codes_train, factors_train, codes_test, factors_test))
         return {
-            "mig": stage("mig", mig(codes_train, factors_train)),
-            "dci_disentanglement": scores["disentanglement"],
-            "dci_completeness": scores["completeness"],
-            "dci_informativeness": scores["informativeness"],
-            "sap": stage("sap", sap(codes_train, factors_train, codes_test, factors_test)),
-            "modularity": modularity["modularity"],
-            "explicitness": modularity["explicitness"],
-            "irs": stage("irs", irs(codes_train, factors_train)),
+            **array_metrics(codes_train, factors_train, codes_test, factors_test, stage=stage),
             "beta_vae_score": stage("beta_vae_score", beta_vae_score(dataset, representation_fn, rng,
                                                                      num_train=num_votes_train,
                                                                      num_eval=num_votes_eval)),

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from pyrodisent import graphs
+from pyrodisent.data import undirected_graphs as graphs
 from pyrodisent.data import ArrayDataset, Batch, CorrelatedTreeSimulation, GraphBatch, GraphDataset, SpriteGraph
 from pyrodisent.registry import DATASETS
 

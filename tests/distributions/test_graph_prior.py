@@ -7,7 +7,7 @@ import torch
 from scipy.sparse.csgraph import shortest_path
 from torch.distributions import MultivariateNormal, Normal, kl_divergence
 
-from pyrodisent import graphs
+from pyrodisent.data import undirected_graphs as graphs
 from pyrodisent.distributions.graph import GaussianEdgeFactor, GraphCorrelatedNormal, standard_edge_factor
 
 

@@ -10,7 +10,7 @@ from pyro.infer import Trace_ELBO, TraceMeanField_ELBO
 from pyro.infer.autoguide import AutoNormal
 
 from pyrodisent.data import ArrayDataset, Batch
-from pyrodisent.evaluation import evidence_lower_bound
+from pyrodisent.evaluation.scoring import evidence_lower_bound
 from pyrodisent.infer import MeanFieldELBO
 from pyrodisent.infer.decomposed_elbo import DecomposedELBO
 from pyrodisent.model import LatentVariableModel

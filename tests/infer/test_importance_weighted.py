@@ -63,7 +63,7 @@ def test_one_sample_is_refused():
 
 def test_trainer_trains_on_the_importance_weighted_bound_towards_the_log_marginal():
     from pyrodisent.data import ArrayDataset
-    from pyrodisent.train import Trainer
+    from pyrodisent.training.trainer import Trainer
 
     class LearnedGuide(LinearGaussian):
         def __init__(self):

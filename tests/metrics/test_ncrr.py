@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from pyrodisent import graphs
+from pyrodisent.data import undirected_graphs as graphs
 from pyrodisent.metrics import ncrr, ncrr_from_codes, squared_distance_rows
 
 

@@ -16,14 +16,14 @@ from torch.distributions import MultivariateNormal, kl_divergence
 
 import pyrodisent.zoo  # noqa: F401  (registers the zoo)
 from pyrodisent.zoo.cvae import CVAECorr, CVAEInd
-from pyrodisent import graphs
+from pyrodisent.data import undirected_graphs as graphs
 from pyrodisent.data import CorrelatedTreeSimulation, GraphDataset, SpriteGraph
-from pyrodisent.evaluation import encode
+from pyrodisent.evaluation.scoring import encode
 from pyrodisent.metrics import clustering_accuracy, ncrr
 from pyrodisent.registry import MODELS
-from pyrodisent.graph_evaluation import expected_squared_distance_rows, graph_evidence_lower_bound
+from pyrodisent.evaluation.graph_scores import expected_squared_distance_rows, graph_evidence_lower_bound
 from pyrodisent.infer import MeanFieldELBO
-from pyrodisent.train import Trainer
+from pyrodisent.training.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[2]
 N, D, K, TAU = 6, 3, 2, 0.7
@@ -196,9 +196,10 @@ def test_example_writes_metrics(tmp_path, graph, extra):
     assert {"ncrr", "cluster_accuracy", "elbo", "train_seconds"} <= set(metrics)
     # the reported scores are those of the checkpointed model on the configured data, recomputed here
     config = json.loads((out / "config.json").read_text())
-    source = (SpriteGraph if graph == "images" else CorrelatedTreeSimulation)(**config["data"])
-    data = source.training_set(edge_batch_size=config["edge_batch_size"], pair_batch_size=config["pair_batch_size"])
-    arguments = {**config["model_arguments"], "observation_shape": tuple(config["model_arguments"]["observation_shape"])}
+    settings, derived = config["protocol_settings"], config["derived"]
+    source = (SpriteGraph if graph == "images" else CorrelatedTreeSimulation)(**derived["data"])
+    data = source.training_set(edge_batch_size=settings["edge_batch_size"], pair_batch_size=settings["pair_batch_size"])
+    arguments = {**derived["model_arguments"], "observation_shape": tuple(derived["model_arguments"]["observation_shape"])}
     model = MODELS.build(config["model"], **arguments)
     model.load_state_dict(torch.load(out / "checkpoint.pt", weights_only=False)["model"])
     distances = expected_squared_distance_rows(model, data)

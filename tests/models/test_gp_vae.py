@@ -12,13 +12,13 @@ from torch.distributions import kl_divergence
 
 import pyrodisent.model
 import pyrodisent.zoo  # noqa: F401  (registers the zoo)
-from pyrodisent import diagnostics
+from pyrodisent.evaluation import diagnostics
 from pyrodisent.data import SpriteSequences
 from pyrodisent.distributions import BandedPrecisionNormal
-from pyrodisent.evaluation import encode, evidence_lower_bound, importance_weighted_bounds
-from pyrodisent.imputation import impute
+from pyrodisent.evaluation.scoring import encode, evidence_lower_bound, importance_weighted_bounds
+from pyrodisent.evaluation.imputation import impute
 from pyrodisent.registry import MODELS
-from pyrodisent.train import Trainer
+from pyrodisent.training.trainer import Trainer
 
 T, SIDE, K = 5, 16, 3
 

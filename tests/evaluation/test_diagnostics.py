@@ -12,7 +12,7 @@ from torch import nn
 
 from pyrodisent.zoo.ivae import IVAE
 from pyrodisent.data import ArrayDataset
-from pyrodisent.diagnostics import (
+from pyrodisent.evaluation.diagnostics import (
     build_inference_data,
     diagnose,
     khat_summary,
@@ -23,7 +23,7 @@ from pyrodisent.diagnostics import (
     summarize_globals,
 )
 from pyrodisent.model import LatentVariableModel
-from pyrodisent.run_directory import RunDirectory
+from pyrodisent.training.run_directory import RunDirectory
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)

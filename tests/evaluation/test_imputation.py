@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from pyrodisent.data import ArrayDataset
-from pyrodisent.imputation import forward_fill, impute, mean_fill, observed_means
+from pyrodisent.evaluation.imputation import forward_fill, impute, mean_fill, observed_means
 
 
 def test_mean_and_forward_fill():

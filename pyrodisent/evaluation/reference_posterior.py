@@ -48,7 +48,7 @@ with warnings.catch_warnings():
 
 from pyrodisent.data.arrays import ArrayDataset
 from pyrodisent.data.batch import Batch
-from pyrodisent.diagnostics import LATENT_DIM, OBS_DIM, pareto_khat
+from pyrodisent.evaluation.diagnostics import LATENT_DIM, OBS_DIM, pareto_khat
 from pyrodisent.infer.traces import data_plate_frame
 from pyrodisent.model import LatentVariableModel, _local_log_prob, plain_elbo_weights
 from pyrodisent.sites import DATA_PLATE

@@ -6,10 +6,10 @@ import torch
 
 import pyrodisent.zoo  # noqa: F401  (registers the zoo)
 from pyrodisent.data import NonstationarySources
-from pyrodisent.evaluation import evidence_lower_bound
+from pyrodisent.evaluation.scoring import evidence_lower_bound
 from pyrodisent.registry import MODELS
-from pyrodisent.run_directory import RunDirectory
-from pyrodisent.train import NonFiniteLossError, Trainer
+from pyrodisent.training.run_directory import RunDirectory
+from pyrodisent.training.trainer import NonFiniteLossError, Trainer
 
 
 def small_problem(seed=0):

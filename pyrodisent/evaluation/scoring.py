@@ -14,7 +14,7 @@ import torch
 
 from pyrodisent.data.arrays import ArrayDataset
 from pyrodisent.data.batch import Batch
-from pyrodisent.diagnostics import importance_batch_size, pareto_khat
+from pyrodisent.evaluation.diagnostics import importance_batch_size, pareto_khat
 from pyrodisent.infer.elbo import MeanFieldELBO
 from pyrodisent.model import LatentVariableModel, log_mean_exp, plain_elbo_weights
 

@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from pyrodisent.run_directory import CsvLog, RunDirectory, RunDirectoryError, atomic_write_bytes
+from pyrodisent.training.run_directory import CsvLog, RunDirectory, RunDirectoryError, atomic_write_bytes
 
 
 def test_existing_run_is_protected(tmp_path):

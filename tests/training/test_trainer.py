@@ -12,8 +12,8 @@ import pyrodisent.zoo  # noqa: F401  (registers the zoo)
 from pyrodisent import LatentVariableModel, set_seed
 from pyrodisent.data import ArrayDataset, Batch, NonstationarySources
 from pyrodisent.registry import MODELS
-from pyrodisent.run_directory import RunDirectory
-from pyrodisent.train import CheckpointError, NonFiniteLossError, Trainer, fit_subset
+from pyrodisent.training.run_directory import RunDirectory
+from pyrodisent.training.trainer import CheckpointError, NonFiniteLossError, Trainer, fit_subset
 
 
 def small_problem(points_per_segment=20, segments=5):

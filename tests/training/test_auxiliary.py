@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from pyrodisent.auxiliary import AuxiliaryObjective, IndependentMinibatches
+from pyrodisent.training.auxiliary import AuxiliaryObjective, IndependentMinibatches
 from pyrodisent.data import ArrayDataset
 
 

@@ -8,10 +8,10 @@ from pyro import poutine
 from torch.nn.functional import softplus
 
 from pyrodisent.data import ArrayDataset
-from pyrodisent.diagnostics import psis_khat
-from pyrodisent.evaluation import importance_weighted_evaluation
+from pyrodisent.evaluation.diagnostics import psis_khat
+from pyrodisent.evaluation.scoring import importance_weighted_evaluation
 from pyrodisent.model import LatentVariableModel, _local_log_prob, plain_elbo_weights
-from pyrodisent.refinement import (RefinedPosterior, StackedMultivariateNormal, _log_prob, _rsample, encoder_gaussian,
+from pyrodisent.evaluation.refinement import (RefinedPosterior, StackedMultivariateNormal, _log_prob, _rsample, encoder_gaussian,
                                    refined_posterior)
 from pyrodisent.sites import LATENT_SITE
 

@@ -62,6 +62,17 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _flatten(config: Mapping[str, Any], prefix: str = "") -> Dict[str, Any]:
+    """A nested config as one level of dotted keys (``trainer_settings.lr``)."""
+    flat: Dict[str, Any] = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping) and value:
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -257,17 +268,18 @@ class RunDirectory:
         elif resume:
             old = self.read_config()
             changes = list(old.pop(RESUME_CHANGES, []))
-            differs = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+            old_flat, new_flat = _flatten(old), _flatten(new)
+            differs = sorted(k for k in set(old_flat) | set(new_flat) if old_flat.get(k) != new_flat.get(k))
             fixed = [k for k in differs if k not in may_change]
             if fixed:
                 raise RunDirectoryError(
                     f"cannot resume {self.path}: its config differs in {fixed} "
-                    f"(saved {[old.get(k) for k in fixed]}, now {[new.get(k) for k in fixed]})"
+                    f"(saved {[old_flat.get(k) for k in fixed]}, now {[new_flat.get(k) for k in fixed]})"
                     + (f"; only {sorted(may_change)} may change on --resume" if may_change else ""))
             if not differs:
                 self._remove_temporary_files()
                 return
-            changes.append({k: {"from": old.get(k), "to": new.get(k)} for k in differs})
+            changes.append({k: {"from": old_flat.get(k), "to": new_flat.get(k)} for k in differs})
             new = {**new, RESUME_CHANGES: changes}
         else:
             self.read_config()  # a corrupt config.json is named, not reported as a run

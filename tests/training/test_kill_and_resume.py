@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ARGS = ["--num-segments", "4", "--points-per-segment", "16", "--latent-dim", "2", "--hidden", "8", "8",
         "--epochs", "6", "--batch-size", "16", "--device", "cpu", "--quiet"]  # 4 steps an epoch, 24 in all
 STEPS = 24
-TIMING_METRICS = {"train_seconds"}
+TIMING_METRICS = {"train_seconds", "run_seconds", "peak_rss_gb"}
 TIMING_COLUMNS = {"seconds"}
 
 random_steps = sorted(np.random.default_rng(12).choice(np.arange(2, STEPS + 1), 6, replace=False).tolist())

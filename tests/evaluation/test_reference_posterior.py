@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from pyrodisent.data import ArrayDataset
-from pyrodisent.diagnostics import build_inference_data
+from pyrodisent.evaluation.diagnostics import build_inference_data
 from pyrodisent.model import LatentVariableModel
-from pyrodisent.reference_posterior import REFERENCE_GROUP, ReferencePosterior, reference_check
+from pyrodisent.evaluation.reference_posterior import REFERENCE_GROUP, ReferencePosterior, reference_check
 
 LATENT, FEATURES, NOISE = 2, 3, 0.5
 

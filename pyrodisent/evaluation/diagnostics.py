@@ -23,6 +23,8 @@ plate), ``guide_globals`` and ``log_importance_weights`` — so nothing here kno
 """
 from __future__ import annotations
 
+import hashlib
+
 import os
 import tempfile
 import warnings
@@ -44,8 +46,8 @@ with warnings.catch_warnings():
 from pyrodisent.data.arrays import ArrayDataset
 from pyrodisent.infer.traces import data_plate_frame
 from pyrodisent.model import LatentVariableModel
-from pyrodisent.plots import save_figure, subplots
-from pyrodisent.run_directory import RunDirectory, atomic_write_bytes
+from pyrodisent.figures.plots import save_figure, subplots
+from pyrodisent.training.run_directory import RunDirectory, atomic_write_bytes
 from pyrodisent.sites import DATA_PLATE, LATENT_SITE
 
 INFERENCE_DATA = "inference_data.nc"
@@ -301,13 +303,19 @@ def diagnose(model: LatentVariableModel, data: ArrayDataset, run_dir: RunDirecto
     :param num_obs: points in the InferenceData (posterior predictive of images is
         num_draws × num_obs × pixels numbers: keep it modest).
     :param khat_num_obs: points diagnosed by PSIS k̂ (each costs ``num_samples`` passes; None: all).
-    :param reference: a :class:`~pyrodisent.reference_posterior.ReferencePosterior` that has run on points
+    :param reference: a :class:`~pyrodisent.evaluation.reference_posterior.ReferencePosterior` that has run on points
         of ``data``: its NUTS draws join the InferenceData as their own group.
     :returns: the flat k̂ summary (:func:`khat_summary`), ready for ``metrics.json``.
     """
     run = run_dir if isinstance(run_dir, RunDirectory) else RunDirectory(run_dir)
     idata = build_inference_data(model, data, num_draws=num_draws, num_obs=num_obs, seed=seed,
                                  global_dims=global_dims)
+    # which points the pointwise log-likelihood is of: runs with the same fingerprint can be compared
+    # point by point (PSIS-LOO in the comparison report)
+    fingerprint = data_fingerprint(data.x[: _num_points(data, num_obs)])
+    for group in ("log_likelihood", "posterior"):
+        if hasattr(idata, group):
+            getattr(idata, group).attrs[EVALUATION_DATA_ATTRIBUTE] = fingerprint
     if reference is not None:
         reference.add_to(idata)
     save_inference_data(idata, run.file(INFERENCE_DATA))
@@ -318,6 +326,18 @@ def diagnose(model: LatentVariableModel, data: ArrayDataset, run_dir: RunDirecto
 
 
 # ---------------------------------------------------------------------------------- helpers
+#: the attribute of the log_likelihood group naming the evaluation points (:func:`data_fingerprint`)
+EVALUATION_DATA_ATTRIBUTE = "evaluation_data"
+
+
+def data_fingerprint(x) -> str:
+    """A short hex digest of an array's values and shape: the same points give the same fingerprint."""
+    array = np.ascontiguousarray(x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x))
+    digest = hashlib.sha1(str((array.shape, array.dtype.str)).encode())
+    digest.update(array.tobytes())
+    return digest.hexdigest()[:16]
+
+
 IMPORTANCE_ROWS_PER_PASS = 2 ** 15
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from pyrodisent.data.arrays import ArrayDataset
-from pyrodisent.plots import save_figure, subplots
+from pyrodisent.figures.plots import save_figure, subplots
 
 
 def _as_images(array: torch.Tensor) -> np.ndarray:

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from pyrodisent import graphs
+from pyrodisent.data import undirected_graphs as graphs
 
 
 def random_graph(n=40, extra=15, seed=0):

@@ -36,11 +36,11 @@ import torch
 from pyro import poutine
 from tqdm.auto import tqdm
 
-from pyrodisent.auxiliary import IndependentMinibatches
+from pyrodisent.training.auxiliary import IndependentMinibatches
 from pyrodisent.data.arrays import ArrayDataset
-from pyrodisent.device import resolve_device, set_seed
+from pyrodisent.training.devices import resolve_device, set_seed
 from pyrodisent.infer.elbo import MeanFieldELBO, build_objective
-from pyrodisent.run_directory import CsvLog, RunDirectory, atomic_write_bytes
+from pyrodisent.training.run_directory import CsvLog, RunDirectory, atomic_write_bytes
 
 LR_SCHEDULES = ("none", "plateau", "cosine")
 CHECKPOINT_FORMAT = 3  # 2: Pyro parameters by name, auxiliary optimizers; 3: their second-minibatch stream (pass, position)
@@ -247,7 +247,7 @@ class Trainer:
 
     def second_batch(self):
         """A minibatch of ``batch_size`` distinct points drawn independently of the epoch's shuffling
-        (:class:`~pyrodisent.auxiliary.IndependentMinibatches`), for auxiliary objectives that need a
+        (:class:`~pyrodisent.training.auxiliary.IndependentMinibatches`), for auxiliary objectives that need a
         second sample x' ~ p_data; the stream is checkpointed."""
         return self.second_batches.next()
 

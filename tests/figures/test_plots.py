@@ -4,8 +4,8 @@ import matplotlib.image
 import matplotlib.pyplot as plt
 import numpy as np
 
-from pyrodisent.diagnostics import plot_khat
-from pyrodisent.plots import plot_target_matrices, plot_training_log
+from pyrodisent.evaluation.diagnostics import plot_khat
+from pyrodisent.figures.plots import plot_target_matrices, plot_training_log
 
 
 def _image(path):

@@ -1,0 +1,131 @@
+"""The image benchmarks of Locatello et al. (2019): dSprites (the real ``.npz``), procedural dSprites and
+3dshapes (the real ``3dshapes.h5``), each scored with the whole disentanglement metric suite.
+
+Every model trains with the study's convolutional encoder and decoder and a Bernoulli likelihood for a
+number of steps (rounded up to whole epochs). Metrics: MIG, DCI (disentanglement, completeness,
+informativeness), SAP, modularity, explicitness, IRS, the β-VAE and FactorVAE scores — each fitted on
+``metric_train`` points and scored on ``metric_test`` points drawn from the ground-truth factors — and
+the ELBO. Pictures: reconstructions, latent traversals, KL per latent dimension.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Dict
+
+import numpy as np
+
+from pyrodisent.evaluation.scoring import evidence_lower_bound, representation_function
+from pyrodisent.figures.images import plot_kl_per_dimension, plot_latent_traversals, plot_reconstructions
+from pyrodisent.data.shapes3d import FACTOR_SIZES
+from pyrodisent.metrics import disentanglement_metrics
+from pyrodisent.protocols.base import Protocol, ProtocolData, RunContext
+from pyrodisent.protocols.settings import Setting
+from pyrodisent.registry import DATASETS, PROTOCOLS
+from pyrodisent.runs.flags import nonnegative_float, positive_float, positive_int
+
+IMAGE_SETTINGS = (
+    Setting("train_size", 20_000, "images in the training set", positive_int),
+    Setting("steps", 3_000, "optimizer steps (rounded up to whole epochs; the study: 300k)", positive_int),
+    Setting("latent_dim", 10, "latent dimensions", positive_int),
+    Setting("beta", 4.0, "β of beta_vae", positive_float),
+    Setting("tc_weight", 6.0, "β of beta_tcvae", nonnegative_float),
+    Setting("gamma", 10.0, "γ of factor_vae; annealed_vae uses 1000", nonnegative_float),
+    Setting("lambda_od", 10.0, "λ_od of dip_vae / dip_vae_ii", nonnegative_float),
+    Setting("max_capacity", 25.0, "C_max of annealed_vae", nonnegative_float),
+    Setting("metric_train", 10_000, "points to fit metric classifiers", positive_int),
+    Setting("metric_test", 5_000, "held-out points for the metrics", positive_int),
+)
+
+
+class ImageBenchmark(Protocol):
+    """Base of the three image benchmarks: the dataset is built by :meth:`dataset`."""
+
+    training = dict(batch_size=64, lr=5e-4, epochs=None)
+    diagnosis = dict(draws=20, points=100, samples=100)
+    comparison_columns = ("mig", "dci_disentanglement", "factor_vae_score", "elbo")
+    dataset_name = ""
+
+    def dataset(self, seed: int):
+        raise NotImplementedError
+
+    def load(self, model_name: str, seed: int) -> ProtocolData:
+        dataset = self.dataset(seed)
+        start = time.perf_counter()
+        train = dataset.training_set(self.train_size, np.random.default_rng(seed))
+        return ProtocolData(train=train, config=dataset.config(), dataset=dataset,
+                            data_seconds=time.perf_counter() - start)
+
+    def training_arguments(self, training: Dict[str, Any], data: ProtocolData, model_name: str) -> Dict[str, Any]:
+        arguments = dict(training)
+        if arguments.get("epochs") is None:  # from the number of steps, unless set
+            arguments["epochs"] = math.ceil(self.steps / math.ceil(len(data.train) / arguments["batch_size"]))
+        return arguments
+
+    def model_arguments(self, model_name: str, data: ProtocolData, training) -> Dict[str, Any]:
+        steps = training["epochs"] * math.ceil(len(data.train) / training["batch_size"])
+        extra = {
+            "beta_vae": dict(beta=self.beta),
+            "beta_tcvae": dict(tc_weight=self.tc_weight),
+            "factor_vae": dict(gamma=self.gamma),
+            "annealed_vae": dict(gamma=1000.0, max_capacity=self.max_capacity, capacity_steps=steps),
+            "dip_vae": dict(lambda_od=self.lambda_od),
+            "dip_vae_ii": dict(lambda_od=self.lambda_od),
+        }
+        return dict(super().model_arguments(model_name, data, training), observation_shape=data.dataset.observation_shape,
+                    latent_dim=self.latent_dim, encoder="conv_encoder", decoder="conv_decoder", likelihood="bernoulli",
+                    **extra.get(model_name, {}))
+
+    def evaluate(self, model, data: ProtocolData, context: RunContext) -> Dict[str, Any]:
+        metrics = disentanglement_metrics(data.dataset, representation_function(model),
+                                          np.random.default_rng(context.seed + 1), num_train=self.metric_train,
+                                          num_test=self.metric_test, num_votes_train=self.metric_train,
+                                          num_votes_eval=self.metric_test, progress=context.progress)
+        metrics.update(elbo=evidence_lower_bound(model, data.train, seed=context.seed),
+                       train_seconds=context.result.train_seconds, data_seconds=data.data_seconds,
+                       steps=context.result.steps)
+        plot_reconstructions(model, data.train, context.run.file("reconstructions.png"))
+        plot_latent_traversals(model, data.train, context.run.file("traversals.png"))
+        plot_kl_per_dimension(model, data.train, context.run.file("kl_per_dimension.png"))
+        return metrics
+
+
+@PROTOCOLS.register("dsprites")
+class DSprites(ImageBenchmark):
+    """dSprites (Matthey et al. 2017) from the real .npz: 737,280 binary 64×64 sprites, five factors."""
+
+    name = "dsprites"
+    default_model = "beta_tcvae"
+    settings = (Setting("data_path", None, "file or folder of the real data (else $PYRODISENT_DATA)", str,
+                        optional=True),) + IMAGE_SETTINGS
+
+    def dataset(self, seed: int):
+        return DATASETS.build("dsprites", path=self.data_path)
+
+
+@PROTOCOLS.register("dsprites_procedural")
+class ProceduralDSprites(ImageBenchmark):
+    """Procedural dSprites: sprites drawn on the fly with dSprites' factors (no download; the full or a small grid)."""
+
+    name = "dsprites_procedural"
+    default_model = "beta_tcvae"
+    settings = (Setting("grid", "full", "procedural dSprites grid", choices=("full", "small")),) + IMAGE_SETTINGS
+
+    def dataset(self, seed: int):
+        return DATASETS.build("dsprites_procedural", grid=self.grid, seed=seed)
+
+
+@PROTOCOLS.register("shapes3d")
+class Shapes3D(ImageBenchmark):
+    """3dshapes (Burgess & Kim 2018) from the real 3dshapes.h5: 480,000 RGB 64×64 scenes, six factors."""
+
+    name = "shapes3d"
+    default_model = "beta_tcvae"
+    settings = (Setting("data_path", None, "file or folder of the real data (else $PYRODISENT_DATA)", str,
+                        optional=True),
+                Setting("factor_sizes", list(FACTOR_SIZES), "the file's factor grid: floor, wall, object hue, scale, "
+                        "shape, orientation (the real one; others for small files of the same layout)", positive_int,
+                        many=True)) + IMAGE_SETTINGS
+
+    def dataset(self, seed: int):
+        return DATASETS.build("shapes3d", path=self.data_path, factor_sizes=self.factor_sizes)
