@@ -84,6 +84,18 @@ class ArrayDataset:
         b = self.batch(index)
         return ArrayDataset(b.x, b.u, b.factors, b.extras)
 
+    def sequential(self, batch_size: int, device=None, stop: Optional[int] = None) -> Iterator[Tuple[slice, Batch]]:
+        """The points in order, ``batch_size`` at a time (the first ``stop`` only, when given): ``(rows,
+        batch)`` pairs, ``rows`` the slice of the points, ``batch`` moved to ``device`` (when given) —
+        the one loop every pass of evaluation over a dataset goes through."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be ≥ 1, got {batch_size}")
+        stop = len(self) if stop is None else min(stop, len(self))
+        for start in range(0, stop, batch_size):
+            rows = slice(start, min(start + batch_size, stop))
+            batch = self.batch(torch.arange(rows.start, rows.stop, device=self.x.device))
+            yield rows, (batch if device is None else batch.to(device))
+
     def loader(self, batch_size: int, shuffle: bool = True, generator: Optional[torch.Generator] = None,
                drop_last: bool = False) -> "BatchLoader":
         return BatchLoader(self, batch_size, shuffle=shuffle, generator=generator, drop_last=drop_last)

@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 
 import os
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence
@@ -44,10 +43,11 @@ with warnings.catch_warnings():
     import arviz as az
 
 from pyrodisent.data.arrays import ArrayDataset
+from pyrodisent.evaluation.importance_sampling import log_importance_weight_batches
 from pyrodisent.infer.traces import data_plate_frame
 from pyrodisent.model import LatentVariableModel
 from pyrodisent.figures.plots import save_figure, subplots
-from pyrodisent.training.run_directory import RunDirectory, atomic_write_bytes
+from pyrodisent.training.run_directory import RunDirectory, atomic_write, atomic_write_bytes
 from pyrodisent.sites import DATA_PLATE, LATENT_SITE
 
 INFERENCE_DATA = "inference_data.nc"
@@ -155,18 +155,7 @@ def build_inference_data(model: LatentVariableModel, data: ArrayDataset, num_dra
 
 def save_inference_data(idata: az.InferenceData, path: str | os.PathLike) -> Path:
     """Write ``idata`` as netCDF (h5netcdf) atomically: a failed write leaves no partial file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        idata.to_netcdf(tmp, engine="h5netcdf")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(Path(path), lambda tmp: idata.to_netcdf(str(tmp), engine="h5netcdf"))
 
 
 def global_site_names(idata: az.InferenceData) -> List[str]:
@@ -202,7 +191,8 @@ def psis_khat(model: LatentVariableModel, data: ArrayDataset, num_samples: int =
 
     :param num_samples: S importance samples per point (Yao et al. use S ≥ 1000 to resolve the tail).
     :param num_obs: the first ``num_obs`` points of ``data`` (all when None).
-    :param batch_size: points per forward pass (default: :func:`importance_batch_size`).
+    :param batch_size: points per forward pass (default:
+        :func:`~pyrodisent.evaluation.importance_sampling.importance_batch_size`).
     :param globals_trace: a trace of ``model.guide_globals`` (or any trace holding the global sites,
         e.g. at their posterior medians) fixing the globals; None draws them once from the guide.
     """
@@ -212,21 +202,8 @@ def psis_khat(model: LatentVariableModel, data: ArrayDataset, num_samples: int =
     num_obs = _num_points(data, num_obs)
     if seed is not None:
         pyro.set_rng_seed(seed)
-    batch_size = batch_size or importance_batch_size(num_samples)
-    was_training = model.training
-    model.eval()
-    try:
-        if globals_trace is None:
-            first = data.batch(torch.arange(1, device=data.x.device)).to(model.device)
-            globals_trace = model.fixed_globals_trace(first)
-        khats = []
-        for start in range(0, num_obs, batch_size):
-            index = torch.arange(start, min(start + batch_size, num_obs), device=data.x.device)
-            log_w = model.log_importance_weights(data.batch(index).to(model.device), num_samples,
-                                                 globals_trace=globals_trace)
-            khats.append(pareto_khat(_numpy(log_w.T)))
-    finally:
-        model.train(was_training)
+    khats = [pareto_khat(_numpy(log_w.T)) for _, log_w in log_importance_weight_batches(
+        model, data, num_samples, num_obs=num_obs, batch_size=batch_size, globals_trace=globals_trace)]
     return np.concatenate(khats)
 
 
@@ -336,16 +313,6 @@ def data_fingerprint(x) -> str:
     digest = hashlib.sha1(str((array.shape, array.dtype.str)).encode())
     digest.update(array.tobytes())
     return digest.hexdigest()[:16]
-
-
-IMPORTANCE_ROWS_PER_PASS = 2 ** 15
-
-
-def importance_batch_size(num_samples: int) -> int:
-    """Points per forward pass when each point takes ``num_samples`` importance samples: about
-    :data:`IMPORTANCE_ROWS_PER_PASS` (point, sample) rows a pass, which bounds the peak memory of a
-    pass (rows × features × the likelihood's temporaries) whatever the number of points."""
-    return max(1, IMPORTANCE_ROWS_PER_PASS // num_samples)
 
 
 def _num_points(data: ArrayDataset, num_obs: Optional[int]) -> int:

@@ -39,9 +39,8 @@ def posterior_moments(model: LatentVariableModel, data, batch_size: int = 2048) 
     """Location and scale of q(z | x) for every point, each ``(N, K)`` (a diagonal guide)."""
     model.eval()
     locs, scales = [], []
-    for start in range(0, len(data), batch_size):
-        index = torch.arange(start, min(start + batch_size, len(data)), device=data.x.device)
-        loc, scale = model.posterior_params(data.batch(index).to(model.device))
+    for _, batch in data.sequential(batch_size, model.device):
+        loc, scale = model.posterior_params(batch)
         if scale.dim() != loc.dim():
             raise ValueError("posterior distances need a diagonal guide (posterior_covariance='diagonal')")
         locs.append(loc)

@@ -28,9 +28,7 @@ def impute(model, data: ArrayDataset, batch_size: int = 256) -> np.ndarray:
         raise ValueError(f"the data carry no {OBSERVED_MASK!r} extra: nothing is missing, nothing to impute")
     model.eval()
     filled = []
-    for start in range(0, len(data), batch_size):
-        index = torch.arange(start, min(start + batch_size, len(data)), device=data.x.device)
-        batch = data.batch(index).to(model.device)
+    for _, batch in data.sequential(batch_size, model.device):
         mean = model.reconstruct(batch)
         filled.append(torch.where(batch[OBSERVED_MASK].bool(), batch.x, mean).cpu())
     return torch.cat(filled).numpy()

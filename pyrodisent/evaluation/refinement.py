@@ -69,7 +69,7 @@ class RefinedPosterior:
         try:
             with torch.no_grad():
                 means, factors = [], []
-                for batch in _batches(data, 4096, device):
+                for _, batch in data.sequential(4096, device):
                     mean, factor = encoder_gaussian(model.posterior(batch))
                     means.append(mean)
                     factors.append(factor)
@@ -143,10 +143,7 @@ class RefinedPosterior:
             for _ in range(steps):
                 optimizer.zero_grad(set_to_none=True)
                 total = 0.0
-                for start in range(0, len(self.data), batch_size):
-                    points = slice(start, min(start + batch_size, len(self.data)))
-                    batch = self.data.batch(torch.arange(points.start, points.stop, device=self.data.x.device))
-                    batch = batch.to(model.device)
+                for points, batch in self.data.sequential(batch_size, model.device):
                     loc, scale_tril = self.gaussian(points)
                     z = _rsample(loc, scale_tril, num_particles)  # (P, B, K)
                     log_q = _log_prob(loc.detach(), scale_tril.detach(), z)  # parameters detached: STL
@@ -250,9 +247,3 @@ def _log_prob(loc: torch.Tensor, scale_tril: torch.Tensor, z: torch.Tensor) -> t
     mahalanobis = torch.linalg.solve_triangular(scale_tril, residual, upper=False).pow(2).sum(-2).t()
     half_log_det = scale_tril.diagonal(dim1=-2, dim2=-1).log().sum(-1)
     return -0.5 * (k * math.log(2 * math.pi) + mahalanobis) - half_log_det
-
-
-def _batches(data: ArrayDataset, batch_size: int, device: torch.device):
-    for start in range(0, len(data), batch_size):
-        index = torch.arange(start, min(start + batch_size, len(data)), device=data.x.device)
-        yield data.batch(index).to(device)

@@ -14,15 +14,10 @@ import torch
 
 from pyrodisent.data.arrays import ArrayDataset
 from pyrodisent.data.batch import Batch
-from pyrodisent.evaluation.diagnostics import importance_batch_size, pareto_khat
+from pyrodisent.evaluation.diagnostics import pareto_khat
+from pyrodisent.evaluation.importance_sampling import log_importance_weight_batches
 from pyrodisent.infer.elbo import MeanFieldELBO
 from pyrodisent.model import LatentVariableModel, log_mean_exp, plain_elbo_weights
-
-
-def _batches(data: ArrayDataset, batch_size: int, device: torch.device):
-    for start in range(0, len(data), batch_size):
-        index = torch.arange(start, min(start + batch_size, len(data)), device=data.x.device)
-        yield data.batch(index).to(device)
 
 
 @torch.no_grad()
@@ -32,7 +27,7 @@ def encode(model: LatentVariableModel, data: ArrayDataset, batch_size: int = 204
     if seed is not None:
         pyro.set_rng_seed(seed)
     model.eval()
-    codes = [model.encode(batch, sample=sample).cpu() for batch in _batches(data, batch_size, model.device)]
+    codes = [model.encode(batch, sample=sample).cpu() for _, batch in data.sequential(batch_size, model.device)]
     return torch.cat(codes).numpy()
 
 
@@ -50,7 +45,7 @@ def evidence_lower_bound(model: LatentVariableModel, data: ArrayDataset, batch_s
     objective = MeanFieldELBO(num_particles)
     losses = []
     with plain_elbo_weights(model):
-        for batch in _batches(data, batch_size, model.device):
+        for _, batch in data.sequential(batch_size, model.device):
             loss, _ = objective(model.model, model.guide, batch)
             losses.append(float(loss))
     return -float(np.mean(losses)) / len(data)
@@ -81,12 +76,8 @@ def importance_weighted_evaluation(model: LatentVariableModel, data: ArrayDatase
     """
     if seed is not None:
         pyro.set_rng_seed(seed)
-    model.eval()
-    batch_size = batch_size or importance_batch_size(num_samples)
-    globals_trace = model.fixed_globals_trace(next(_batches(data, 1, model.device)))
     elbos, iwaes, khats = [], [], []
-    for batch in _batches(data, batch_size, model.device):
-        log_w = model.log_importance_weights(batch, num_samples, globals_trace=globals_trace)
+    for _, log_w in log_importance_weight_batches(model, data, num_samples, batch_size=batch_size):
         elbos.append(log_w.mean(0).cpu())
         iwaes.append(log_mean_exp(log_w, 0).cpu())
         if khat:

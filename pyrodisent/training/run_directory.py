@@ -18,7 +18,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import numpy as np
 
@@ -79,8 +79,9 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+    """Write ``path`` atomically: ``write(temporary_path)`` fills a temporary file in the same folder,
+    which then replaces ``path`` (a rename), so a failed or interrupted write leaves no partial file.
 
     The file gets the permissions of a plainly created one (``0o666`` less the umask), not the
     temporary file's ``0o600``. An OSError (a full disk, a read-only folder) names ``path``.
@@ -89,12 +90,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_TEMPORARY_SUFFIX)
+        os.close(fd)
     except OSError as error:
         raise OSError(error.errno, f"cannot write {path}: {error.strerror}") from error
     try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o666 & ~_umask())
-            handle.write(data)
+        write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException as error:
         if os.path.exists(tmp):
@@ -102,6 +103,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         if isinstance(error, OSError):
             raise OSError(error.errno, f"cannot write {path}: {error.strerror}") from error
         raise
+    return path
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (:func:`atomic_write`)."""
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def write_json(path: Path, payload: Mapping[str, Any]) -> None:
