@@ -47,7 +47,9 @@ class SparseShift(Protocol):
     default_model = "svae_plus"
     baseline_models = {"mean_shift": "mean_shift_vae", "vae": "vae"}
     comparison_columns = ("mcc", "r2", "target_f1", "heldout_iwae", "train_seconds")
-    training = dict(epochs=250, batch_size=256, lr=5e-3, lr_schedule="cosine")
+    # one thread while training: minibatches through 128-unit MLPs gain nothing from more, and on a shared
+    # machine extra threads stall; the evaluation takes eval_threads
+    training = dict(epochs=250, batch_size=256, lr=5e-3, lr_schedule="cosine", num_threads=1)
     diagnosis: Dict[str, Any] = {}  # the protocol diagnoses its evaluation cells itself (refined guide, NUTS check)
     settings = (
         Setting("likelihood", "negative_binomial", "counts likelihoods use the count simulation; gaussian uses its "
