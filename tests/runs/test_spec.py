@@ -74,7 +74,6 @@ def test_a_config_read_back_resolves_to_the_same_run(tmp_path):
 
 
 def test_objects_are_recorded_by_what_they_are():
-
     spec = RunSpec("ivae", "nonstationary", protocol_settings={**TINY, "objective": "official",
                                                                 "posterior_covariance": "diagonal"})
     arguments = prepare(spec).config()["derived"]["trainer_arguments"]
