@@ -1,7 +1,9 @@
+import importlib.util
 import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pyro
 import pytest
@@ -9,6 +11,21 @@ import torch
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 torch.set_num_threads(2)
+
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.fixture
+def load_example():
+    """``load_example("ivae.py")``: the example script as a module, to call its ``main(argv)`` in-process."""
+    def load(script):
+        spec = importlib.util.spec_from_file_location(f"example_{Path(script).stem}", EXAMPLES / script)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
 
 
 @pytest.fixture(autouse=True)

@@ -80,7 +80,6 @@ def test_disentanglement_example(tmp_path):
 # --- bad input, faults and their messages (in-process: the imports cost more than these runs) -----
 
 import errno  # noqa: E402
-import importlib.util  # noqa: E402
 import os  # noqa: E402
 import warnings  # noqa: E402
 
@@ -97,15 +96,8 @@ TINY_DISENTANGLEMENT = ["--grid", "small", "--train-size", "128", "--steps", "4"
                         "--metric-test", "100", "--diagnosis-points", "10", "--diagnosis-samples", "25", "--device", "cpu"]
 
 
-def load_example(script):
-    spec = importlib.util.spec_from_file_location(f"example_{Path(script).stem}", ROOT / "examples" / script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
-def command(capsys):
+def command(capsys, load_example):
     """Run an example's main as its command line does: (exit status, stderr lines)."""
     threads = torch.get_num_threads()
 

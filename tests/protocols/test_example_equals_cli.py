@@ -1,7 +1,6 @@
 """One code path: for every protocol, ``python examples/X.py`` and ``pyrodisent train`` write the same
 config.json and metrics.json (timings and memory aside), and ``pyrodisent train --config RUN/config.json``
 repeats a run exactly. Tiny budgets; the runs are in-process (the examples' ``main`` and the command's)."""
-import importlib.util
 import json
 from pathlib import Path
 
@@ -71,13 +70,6 @@ def test_every_protocol_with_an_example_is_covered():
     assert set(CASES) == set(PROTOCOLS.names()) - {"user_data"}  # user_data: tests/protocols/test_user_data.py
 
 
-def load_example(script):
-    spec = importlib.util.spec_from_file_location(f"example_{Path(script).stem}", ROOT / "examples" / script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
 def data_files(tmp_path):
     import sys
@@ -97,7 +89,7 @@ def comparable(metrics):
 
 
 @pytest.mark.parametrize("protocol", list(CASES))
-def test_example_and_command_give_the_same_run(protocol, tmp_path, data_files, capsys):
+def test_example_and_command_give_the_same_run(protocol, tmp_path, data_files, load_example):
     script, example_flags, command_flags = CASES[protocol]
     fill = lambda flags: [flag.format(**data_files) for flag in flags]  # noqa: E731
     common = ["--seed", "1", "--device", "cpu", "--quiet"]
