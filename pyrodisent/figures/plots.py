@@ -85,3 +85,41 @@ def plot_target_matrices(true_targets: np.ndarray, predicted_probability: np.nda
     fig.colorbar(image, ax=axes, fraction=0.03)
     fig.suptitle(title)
     return save_figure(fig, png_path)
+
+
+def plot_topology_matches(factor_values: np.ndarray, codes: np.ndarray, matches: Sequence[dict], png_path,
+                          max_points: int = 3000) -> Path:
+    """Each true factor's matched latents, coloured by the factor: a loop's pair of latents as a scatter
+    coloured by the angle on a cyclic map (a recovered loop draws a ring), a segment's latent against the
+    factor, points as one strip per value (``matches`` from :func:`pyrodisent.metrics.topology.topology_scores`)."""
+    rng = np.random.default_rng(0)
+    idx = rng.choice(len(codes), size=min(max_points, len(codes)), replace=False)
+    fig, axes = subplots(1, len(matches), figsize=(2.9 * len(matches), 2.9), squeeze=False)
+    for ax, (column, match) in zip(axes[0], enumerate(matches)):
+        values, dims = factor_values[idx, column], match["dims"]
+        if match["topology"] == "loop":
+            period = np.ptp(factor_values[:, column]) or 1.0
+            ax.scatter(codes[idx, dims[0]], codes[idx, dims[1]], c=values, cmap="twilight", s=3, alpha=0.6,
+                       vmin=values.min(), vmax=values.min() + period * (1 + 1 / max(len(np.unique(values)) - 1, 1)))
+            ax.set_xlabel(f"z{dims[0]}", fontsize=8)
+            ax.set_ylabel(f"z{dims[1]}", fontsize=8)
+            ax.set_aspect("equal", adjustable="datalim")
+            score = f"circ. corr {match['score']:.2f}"
+        elif match["topology"] == "points":
+            labels = np.unique(values)
+            for position, label in enumerate(labels):
+                chosen = codes[idx, dims[0]][values == label]
+                ax.scatter(chosen, position + rng.uniform(-0.25, 0.25, len(chosen)), s=3, alpha=0.5)
+            ax.set_yticks(range(len(labels)))
+            ax.set_yticklabels([f"{label:g}" for label in labels], fontsize=7)
+            ax.set_xlabel(f"z{dims[0]}", fontsize=8)
+            score = f"purity {match['score']:.2f}"
+        else:
+            ax.scatter(values, codes[idx, dims[0]], c=values, cmap="viridis", s=3, alpha=0.5)
+            ax.set_xlabel(match["factor"], fontsize=8)
+            ax.set_ylabel(f"z{dims[0]}", fontsize=8)
+            score = f"Spearman {match['score']:.2f}"
+        ax.set_title(f"{match['factor']} ({match['topology']})\n{score}", fontsize=9)
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return save_figure(fig, png_path)
