@@ -3,6 +3,9 @@ from pyrodisent.distributions.banded_precision import (BandedPrecisionNormal, kl
                                                        solve_upper_bidiagonal)
 from pyrodisent.distributions.kl import kl_full_gaussian_to_diagonal
 from pyrodisent.distributions.negative_binomial import MeanDispersionNegativeBinomial
+from pyrodisent.distributions.topological import (GaussianPoints, Loop, Points, ProductPrior, Segment, SmoothedSegment,
+                                                  Tilted, TiltedNormal, TopologyBlock, parse_blocks)
 
-__all__ = ["BandedPrecisionNormal", "MeanDispersionNegativeBinomial", "kl_banded_precision_to_dense",
+__all__ = ["BandedPrecisionNormal", "GaussianPoints", "Loop", "MeanDispersionNegativeBinomial", "Points", "ProductPrior",
+           "Segment", "SmoothedSegment", "Tilted", "TiltedNormal", "TopologyBlock", "parse_blocks", "kl_banded_precision_to_dense",
            "kl_full_gaussian_to_diagonal", "solve_upper_bidiagonal"]

@@ -1,0 +1,442 @@
+"""Priors over latent blocks with a topology: points, segments, loops — and their product.
+
+**Tilted Gaussian** (Floto et al., ICLR 2023, Eq. 3): p_τ(z) ∝ exp(τ‖z‖) N(z; 0, I_d). In polar form
+z = r·u, u uniform on the sphere S^{d−1}, and the radius has density ∝ r^{d−1} exp(τr − r²/2), so
+
+    log p_τ(z) = τ‖z‖ − ‖z‖²/2 − log A_{d−1} − log I_d(τ),   I_d(τ) = ∫_0^∞ r^{d−1} exp(τr − r²/2) dr,
+
+with A_{d−1} = 2π^{d/2}/Γ(d/2) the area of the unit sphere (2 for d = 1). log I_d(τ) is computed in log
+space around the mode r* = (τ + √(τ² + 4(d−1)))/2 of f(r) = (d−1) log r + τr − r²/2 by Gauss–Legendre
+quadrature of exp(f(r) − f(r*)), so it neither overflows (τ = 50: f(r*) ≈ 1250) nor loses the
+small-τ end. Sampling is exact: u from a normalised Gaussian, r by rejection — f is concave with
+f'' ≤ −1, so f(r) ≤ f(r*) − (r − r*)²/2 and N(r*, 1) truncated to r > 0 is an envelope.
+
+**Smoothed segment**: the uniform distribution on [a, b] convolved with N(0, w²), a bounded factor whose
+end points soften with w: p(z) = (Φ((z − a)/w) − Φ((z − b)/w)) / (b − a); exact, reparameterised sampling.
+
+**Gaussian points**: an equal-weight mixture of k narrow Gaussians, N(c_j, w²).
+
+**Blocks** are modules that hold a block's parameters (learnable point centres) and return its
+distribution at a sharpness that anneals from flat (progress 0) to sharp (progress 1); a
+:class:`ProductPrior` of blocks is the prior of a topology-aware VAE, p(z) = Π_b p_b(z_b).
+"""
+from __future__ import annotations
+
+import math
+import re
+from typing import List, Sequence, Tuple
+
+import numpy as np
+import torch
+from pyro.distributions import TorchDistribution
+from torch import nn
+from torch.distributions import constraints
+
+#: Gauss–Legendre nodes of the radial integral, and its half-width in standard deviations of the mode
+QUADRATURE_NODES = 400
+QUADRATURE_HALF_WIDTH = 40.0
+
+
+# ------------------------------------------------------------------ the tilted Gaussian
+def log_sphere_area(dim: int) -> float:
+    """log A_{d−1}, the area of the unit sphere in R^d (log 2 for d = 1)."""
+    return math.log(2.0) + (dim / 2) * math.log(math.pi) - math.lgamma(dim / 2)
+
+
+def radial_mode(tau: torch.Tensor, dim: int) -> torch.Tensor:
+    """r* maximising (d−1) log r + τr − r²/2."""
+    return (tau + torch.sqrt(tau ** 2 + 4 * (dim - 1))) / 2
+
+
+def radial_log_density(r: torch.Tensor, tau: torch.Tensor, dim: int) -> torch.Tensor:
+    """f(r) = (d−1) log r + τr − r²/2 (for d = 1 without the log term, which is 0)."""
+    f = tau * r - r ** 2 / 2
+    return f + (dim - 1) * torch.log(r) if dim > 1 else f
+
+
+def log_radial_integral(tau: torch.Tensor, dim: int) -> torch.Tensor:
+    """log I_d(τ) = log ∫_0^∞ r^{d−1} exp(τr − r²/2) dr, elementwise in ``tau`` (float64 inside)."""
+    tau64 = torch.as_tensor(tau).to(torch.float64)
+    mode = radial_mode(tau64, dim)
+    # the mode's curvature: −f''(r*) = (d−1)/r*² + 1 ≥ 1; integrate over r* ± 40 of its standard deviations
+    spread = 1 / torch.sqrt(1 + (dim - 1) / mode.clamp_min(1e-12) ** 2)
+    low = (mode - QUADRATURE_HALF_WIDTH * spread).clamp_min(0.0)
+    high = mode + QUADRATURE_HALF_WIDTH * spread
+    nodes, weights = (torch.as_tensor(v, dtype=torch.float64) for v in np.polynomial.legendre.leggauss(QUADRATURE_NODES))
+    half = ((high - low) / 2).unsqueeze(-1)
+    r = low.unsqueeze(-1) + half * (nodes + 1)
+    peak = radial_log_density(mode, tau64, dim).unsqueeze(-1)
+    values = radial_log_density(r, tau64.unsqueeze(-1), dim) - peak
+    result = peak.squeeze(-1) + torch.log(half.squeeze(-1)) + torch.logsumexp(values + torch.log(weights), dim=-1)
+    return result.to(torch.as_tensor(tau).dtype if torch.is_tensor(tau) and tau.is_floating_point()
+                     else torch.get_default_dtype())
+
+
+class TiltedNormal(TorchDistribution):
+    """p_τ(z) ∝ exp(τ‖z‖) N(z; 0, I_d) (Floto et al. 2023): event shape (d,), batch shape of ``tau``.
+
+    :param tau: τ ≥ 0 (0: the standard normal); the density concentrates near the sphere of radius ≈ τ.
+    :param dim: d ≥ 1.
+    """
+
+    arg_constraints = {"tau": constraints.nonnegative}
+    support = constraints.real_vector
+    has_rsample = False
+
+    def __init__(self, tau, dim: int, validate_args=None):
+        if int(dim) != dim or dim < 1:
+            raise ValueError(f"dim must be an integer ≥ 1, got {dim}")
+        self.tau = torch.as_tensor(tau, dtype=torch.get_default_dtype()) if not torch.is_tensor(tau) else tau
+        self.dim = int(dim)
+        self.log_normalizer = log_sphere_area(self.dim) + log_radial_integral(self.tau.detach(), self.dim)
+        super().__init__(self.tau.shape, torch.Size([self.dim]), validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._get_checked_instance(TiltedNormal, _instance)
+        batch_shape = torch.Size(batch_shape)
+        new.tau = self.tau.expand(batch_shape)
+        new.dim = self.dim
+        new.log_normalizer = self.log_normalizer.expand(batch_shape)
+        super(TiltedNormal, new).__init__(batch_shape, self.event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        radius = value.norm(dim=-1)
+        return self.tau * radius - radius ** 2 / 2 - self.log_normalizer.to(value.dtype)
+
+    @torch.no_grad()
+    def sample(self, sample_shape=torch.Size()):
+        shape = self._extended_shape(sample_shape)
+        direction = torch.randn(shape, dtype=self.tau.dtype, device=self.tau.device)
+        direction = direction / direction.norm(dim=-1, keepdim=True).clamp_min(1e-30)
+        tau = self.tau.expand(shape[:-1])
+        return direction * sample_radius(tau, self.dim).unsqueeze(-1)
+
+    @property
+    def mean(self):
+        return torch.zeros(self._extended_shape(), dtype=self.tau.dtype, device=self.tau.device)
+
+
+@torch.no_grad()
+def sample_radius(tau: torch.Tensor, dim: int, max_rounds: int = 1000) -> torch.Tensor:
+    """Exact draws of r ∝ r^{d−1} exp(τr − r²/2), one per element of ``tau``, by rejection from N(r*, 1)
+    truncated to r > 0 (an envelope because f'' ≤ −1)."""
+    mode = radial_mode(tau, dim)
+    result = torch.empty_like(tau)
+    pending = torch.ones_like(tau, dtype=torch.bool)
+    for _ in range(max_rounds):
+        if not pending.any():
+            return result
+        centre, rate = mode[pending], tau[pending]
+        proposal = centre + torch.randn_like(centre)
+        log_accept = (radial_log_density(proposal.clamp_min(1e-30), rate, dim) - radial_log_density(centre, rate, dim)
+                      + (proposal - centre) ** 2 / 2)
+        accept = (proposal > 0) & (torch.rand_like(centre).log() < log_accept)
+        chosen = result[pending]
+        chosen[accept] = proposal[accept]
+        result[pending] = chosen
+        still = pending.clone()
+        still[pending] = ~accept
+        pending = still
+    raise RuntimeError(f"rejection sampling of the tilted radius did not finish in {max_rounds} rounds")
+
+
+# ------------------------------------------------------------------ segments and points
+def _log_difference_of_exps(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """log(exp(a) − exp(b)) for a ≥ b, stable when both are very negative."""
+    return a + torch.log1p(-torch.exp((b - a).clamp(max=0.0)).clamp(max=1 - 1e-16))
+
+
+class SmoothedSegment(TorchDistribution):
+    """The uniform distribution on [low, high] convolved with N(0, width²): event shape ()."""
+
+    arg_constraints = {"low": constraints.real, "high": constraints.real, "width": constraints.positive}
+    support = constraints.real
+    has_rsample = True
+
+    def __init__(self, low, high, width, validate_args=None):
+        self.low, self.high, self.width = torch.broadcast_tensors(*(torch.as_tensor(v, dtype=torch.get_default_dtype())
+                                                                    if not torch.is_tensor(v) else v
+                                                                    for v in (low, high, width)))
+        if validate_args is not False and bool((self.high <= self.low).any()):
+            raise ValueError("SmoothedSegment needs high > low")
+        super().__init__(self.low.shape, torch.Size(), validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._get_checked_instance(SmoothedSegment, _instance)
+        batch_shape = torch.Size(batch_shape)
+        new.low, new.high, new.width = (v.expand(batch_shape) for v in (self.low, self.high, self.width))
+        super(SmoothedSegment, new).__init__(batch_shape, torch.Size(), validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        # Φ((z−a)/w) − Φ((z−b)/w) = Φ((b−z)/w) − Φ((a−z)/w): take the form whose arguments are not both large
+        upper, lower = (value - self.low) / self.width, (value - self.high) / self.width
+        right = _log_difference_of_exps(torch.special.log_ndtr(upper), torch.special.log_ndtr(lower))
+        left = _log_difference_of_exps(torch.special.log_ndtr(-lower), torch.special.log_ndtr(-upper))
+        middle = (self.low + self.high) / 2
+        return torch.where(value < middle, right, left) - torch.log(self.high - self.low)
+
+    def rsample(self, sample_shape=torch.Size()):
+        shape = self._extended_shape(sample_shape)
+        uniform = torch.rand(shape, dtype=self.low.dtype, device=self.low.device)
+        noise = torch.randn(shape, dtype=self.low.dtype, device=self.low.device)
+        return self.low + (self.high - self.low) * uniform + self.width * noise
+
+    @property
+    def mean(self):
+        return ((self.low + self.high) / 2).expand(self.batch_shape)
+
+    @property
+    def variance(self):
+        return ((self.high - self.low) ** 2 / 12 + self.width ** 2).expand(self.batch_shape)
+
+
+class GaussianPoints(TorchDistribution):
+    """An equal-weight mixture of k Gaussians N(c_j, width²): ``centres`` (…, k), event shape ()."""
+
+    arg_constraints = {"centres": constraints.real_vector, "width": constraints.positive}
+    support = constraints.real
+    has_rsample = False
+
+    def __init__(self, centres, width, validate_args=None):
+        self.centres = centres if torch.is_tensor(centres) else torch.as_tensor(centres, dtype=torch.get_default_dtype())
+        if self.centres.dim() < 1 or self.centres.shape[-1] < 1:
+            raise ValueError(f"centres must have a last dimension of k ≥ 1 points, got shape {tuple(self.centres.shape)}")
+        self.width = torch.as_tensor(width, dtype=self.centres.dtype, device=self.centres.device)
+        batch_shape = torch.broadcast_shapes(self.centres.shape[:-1], self.width.shape)
+        super().__init__(batch_shape, torch.Size(), validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._get_checked_instance(GaussianPoints, _instance)
+        batch_shape = torch.Size(batch_shape)
+        new.centres = self.centres.expand(batch_shape + self.centres.shape[-1:])
+        new.width = self.width.expand(batch_shape)
+        super(GaussianPoints, new).__init__(batch_shape, torch.Size(), validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        width = self.width.unsqueeze(-1)
+        z = (value.unsqueeze(-1) - self.centres) / width
+        log_component = -z ** 2 / 2 - torch.log(width) - math.log(2 * math.pi) / 2
+        return torch.logsumexp(log_component, dim=-1) - math.log(self.centres.shape[-1])
+
+    @torch.no_grad()
+    def sample(self, sample_shape=torch.Size()):
+        shape = self._extended_shape(sample_shape)
+        k = self.centres.shape[-1]
+        choice = torch.randint(k, shape, device=self.centres.device)
+        centres = self.centres.expand(shape + (k,)).gather(-1, choice.unsqueeze(-1)).squeeze(-1)
+        return centres + self.width.expand(shape) * torch.randn(shape, dtype=self.centres.dtype,
+                                                                device=self.centres.device)
+
+
+# ------------------------------------------------------------------ blocks
+def _geometric(start: float, end: float, progress: float) -> float:
+    """start^(1−p) · end^p: sharpness that changes by equal factors over training."""
+    progress = min(max(float(progress), 0.0), 1.0)
+    return start ** (1 - progress) * end ** progress
+
+
+class TopologyBlock(nn.Module):
+    """A block of ``dim`` latent dimensions with a topology; :meth:`distribution` gives its prior (event
+    shape (dim,)) at annealing progress p ∈ [0, 1] (0: flat, 1: sharp)."""
+
+    name: str = ""
+    dim: int = 1
+
+    def distribution(self, progress: float = 1.0) -> TorchDistribution:
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return self.name
+
+
+class Points(TopologyBlock):
+    """points(k): a mixture of k Gaussians on one dimension, centres learnable (evenly on [−spread,
+    spread] at first), width annealed from ``start_width`` to ``end_width``."""
+
+    def __init__(self, k: int, start_width: float = 1.0, end_width: float = 0.1, spread: float = 1.5):
+        super().__init__()
+        if int(k) != k or k < 1:
+            raise ValueError(f"points(k) needs an integer k ≥ 1, got {k}")
+        _check_widths(start_width, end_width)
+        self.k, self.dim, self.name = int(k), 1, f"points({int(k)})"
+        self.start_width, self.end_width = float(start_width), float(end_width)
+        self.centres = nn.Parameter(torch.linspace(-spread, spread, self.k) if self.k > 1 else torch.zeros(1))
+
+    def distribution(self, progress: float = 1.0) -> TorchDistribution:
+        width = _geometric(self.start_width, self.end_width, progress)
+        return _as_vector(GaussianPoints(self.centres, width))
+
+
+class Segment(TopologyBlock):
+    """segment: the uniform on [−a, a] (a = √3: unit variance) with edges softened by a width annealed from
+    ``start_width`` to ``end_width``."""
+
+    def __init__(self, start_width: float = 1.0, end_width: float = 0.05, half_length: float = math.sqrt(3)):
+        super().__init__()
+        _check_widths(start_width, end_width)
+        if half_length <= 0:
+            raise ValueError(f"half_length must be > 0, got {half_length}")
+        self.dim, self.name = 1, "segment"
+        self.start_width, self.end_width, self.half_length = float(start_width), float(end_width), float(half_length)
+        self.register_buffer("anchor", torch.zeros(()), persistent=False)  # follows the model's device and dtype
+
+    def distribution(self, progress: float = 1.0) -> TorchDistribution:
+        width = _geometric(self.start_width, self.end_width, progress)
+        a = self.anchor
+        return _as_vector(SmoothedSegment(a - self.half_length, a + self.half_length, a + width))
+
+
+class Tilted(TopologyBlock):
+    """tilted(d): the tilted Gaussian on d dimensions, τ annealed linearly from ``start_tau`` to ``tau``
+    (start_tau = τ: no annealing)."""
+
+    def __init__(self, dim: int, tau: float = 5.0, start_tau: float | None = None):
+        super().__init__()
+        if int(dim) != dim or dim < 1:
+            raise ValueError(f"tilted(d) needs an integer d ≥ 1, got {dim}")
+        if tau < 0 or (start_tau is not None and start_tau < 0):
+            raise ValueError(f"τ must be ≥ 0, got {tau} (start {start_tau})")
+        self.dim, self.name = int(dim), f"tilted({int(dim)})"
+        self.tau, self.start_tau = float(tau), float(tau if start_tau is None else start_tau)
+        self.register_buffer("anchor", torch.zeros(()), persistent=False)
+
+    def distribution(self, progress: float = 1.0) -> TorchDistribution:
+        progress = min(max(float(progress), 0.0), 1.0)
+        return TiltedNormal(self.anchor + (self.start_tau + (self.tau - self.start_tau) * progress), self.dim)
+
+
+class Loop(Tilted):
+    """loop: a 2-D block whose density concentrates on a circle (the 2-D tilted Gaussian), τ annealed from
+    ``start_tau`` (0: the standard normal) to ``end_tau``."""
+
+    def __init__(self, start_tau: float = 0.0, end_tau: float = 4.0):
+        super().__init__(2, tau=end_tau, start_tau=start_tau)
+        self.name = "loop"
+
+
+class Normal(TopologyBlock):
+    """normal(d): the standard normal on d dimensions (no topology; ignores annealing)."""
+
+    def __init__(self, dim: int = 1):
+        super().__init__()
+        if int(dim) != dim or dim < 1:
+            raise ValueError(f"normal(d) needs an integer d ≥ 1, got {dim}")
+        self.dim, self.name = int(dim), "normal" if dim == 1 else f"normal({int(dim)})"
+        self.register_buffer("anchor", torch.zeros(()), persistent=False)
+
+    def distribution(self, progress: float = 1.0) -> TorchDistribution:
+        from pyro.distributions import Normal as _Normal
+
+        loc = self.anchor.expand(self.dim)
+        return _Normal(loc, torch.ones_like(loc)).to_event(1)
+
+
+def _check_widths(start: float, end: float) -> None:
+    if not (start > 0 and end > 0):
+        raise ValueError(f"widths must be > 0, got start {start} and end {end}")
+
+
+def _as_vector(distribution: TorchDistribution) -> TorchDistribution:
+    """A scalar distribution as a distribution over vectors of one element (event shape (1,))."""
+    return distribution.expand(distribution.batch_shape + (1,)).to_event(1)
+
+
+BLOCK_FORMS = "points(k), segment, loop, normal, normal(d), tilted(d)"
+
+
+def build_block(text: str) -> TopologyBlock:
+    """A block from its name: ``points(3)`` (or ``points3``), ``segment``, ``loop``, ``normal``, ``normal(d)``,
+    ``tilted(d)``."""
+    match = re.fullmatch(r"\s*([a-z]+)\s*(?:\(\s*(\d+)\s*\)|(\d+))?\s*", text.lower())
+    if not match:
+        raise ValueError(f"unknown block {text!r}; expected one of {BLOCK_FORMS}")
+    kind, number = match.group(1), match.group(2) or match.group(3)
+    if kind == "points" and number:
+        return Points(int(number))
+    if kind in ("segment", "loop") and not number:
+        return Segment() if kind == "segment" else Loop()
+    if kind == "normal":
+        return Normal(int(number) if number else 1)
+    if kind == "tilted" and number:
+        return Tilted(int(number))
+    raise ValueError(f"unknown block {text!r}; expected one of {BLOCK_FORMS}")
+
+
+def parse_blocks(text: str) -> List[TopologyBlock]:
+    """Blocks from a comma-separated list: ``"points(3), segment, loop, loop, segment, segment"``."""
+    parts = [part for part in text.split(",") if part.strip()]
+    if not parts:
+        raise ValueError(f"no blocks in {text!r}; expected a comma-separated list of {BLOCK_FORMS}")
+    return [build_block(part) for part in parts]
+
+
+# ------------------------------------------------------------------ the product
+class BlockProductDistribution(TorchDistribution):
+    """Π_b p_b(z_b) over z = (z_1, …, z_B) concatenated: event shape (Σ d_b,)."""
+
+    arg_constraints = {}
+    support = constraints.real_vector
+
+    def __init__(self, parts: Sequence[TorchDistribution], batch_shape=torch.Size(), validate_args=None):
+        self.parts = [part.expand(torch.Size(batch_shape)) for part in parts]
+        self.sizes = [int(part.event_shape[-1]) for part in self.parts]
+        if any(len(part.event_shape) != 1 for part in self.parts):
+            raise ValueError("every block's distribution must have event shape (d,)")
+        self.has_rsample = all(part.has_rsample for part in self.parts)
+        super().__init__(torch.Size(batch_shape), torch.Size([sum(self.sizes)]), validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        return BlockProductDistribution(self.parts, batch_shape, validate_args=self._validate_args)
+
+    def log_prob(self, value):
+        pieces = value.split(self.sizes, dim=-1)
+        return sum(part.log_prob(piece) for part, piece in zip(self.parts, pieces))
+
+    def sample(self, sample_shape=torch.Size()):
+        return torch.cat([part.sample(sample_shape) for part in self.parts], dim=-1)
+
+    def rsample(self, sample_shape=torch.Size()):
+        if not self.has_rsample:
+            raise NotImplementedError("a block of this product has no reparameterised sampler")
+        return torch.cat([part.rsample(sample_shape) for part in self.parts], dim=-1)
+
+
+class ProductPrior(nn.Module):
+    """p(z) = Π_b p_b(z_b): a product of topology blocks, e.g. ``ProductPrior([Points(3), Segment(), Loop()])``."""
+
+    def __init__(self, blocks: Sequence[TopologyBlock]):
+        super().__init__()
+        blocks = list(blocks)
+        if not blocks:
+            raise ValueError("a product prior needs at least one block")
+        for block in blocks:
+            if not isinstance(block, TopologyBlock):
+                raise TypeError(f"blocks must be TopologyBlock modules, got {type(block).__name__}")
+        self.blocks = nn.ModuleList(blocks)
+        self.dim = sum(block.dim for block in blocks)
+
+    def slices(self) -> List[Tuple[TopologyBlock, slice]]:
+        """Each block with the slice of the latent vector it occupies."""
+        out, start = [], 0
+        for block in self.blocks:
+            out.append((block, slice(start, start + block.dim)))
+            start += block.dim
+        return out
+
+    def distribution(self, progress: float = 1.0, batch_shape=()) -> BlockProductDistribution:
+        return BlockProductDistribution([block.distribution(progress) for block in self.blocks], batch_shape)
+
+    def extra_repr(self) -> str:
+        return ", ".join(block.name for block in self.blocks)
