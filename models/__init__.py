@@ -10,7 +10,8 @@ from pyrodisent.zoo.factor_vae import FactorVAE
 from pyrodisent.zoo.gp_vae import GPVAE
 from pyrodisent.zoo.ivae import IVAE
 from pyrodisent.zoo.svae_plus import MeanShiftVAE, SparseShiftVAE
+from pyrodisent.zoo.topological_vae import TiltedVAE, TopologicalVAE
 from pyrodisent.zoo.vae import VAE, BetaVAE
 
 __all__ = ["AnnealedVAE", "BetaTCVAE", "CVAEInd", "CVAECorr", "DIPVAE", "DIPVAEII", "FactorVAE", "GPVAE", "IVAE", "VAE",
-           "BetaVAE", "MeanShiftVAE", "SparseShiftVAE"]
+           "BetaVAE", "MeanShiftVAE", "SparseShiftVAE", "TiltedVAE", "TopologicalVAE"]

@@ -104,7 +104,7 @@ class TiltedNormal(TorchDistribution):
     def log_prob(self, value):
         if self._validate_args:
             self._validate_sample(value)
-        radius = value.norm(dim=-1)
+        radius = value.pow(2).sum(-1).clamp_min(1e-30).sqrt()  # a finite gradient at z = 0
         return self.tau * radius - radius ** 2 / 2 - self.log_normalizer.to(value.dtype)
 
     @torch.no_grad()
@@ -146,8 +146,8 @@ def sample_radius(tau: torch.Tensor, dim: int, max_rounds: int = 1000) -> torch.
 
 # ------------------------------------------------------------------ segments and points
 def _log_difference_of_exps(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """log(exp(a) − exp(b)) for a ≥ b, stable when both are very negative."""
-    return a + torch.log1p(-torch.exp((b - a).clamp(max=0.0)).clamp(max=1 - 1e-16))
+    """log(exp(a) − exp(b)) for a > b, stable when both are very negative."""
+    return a + torch.log(-torch.expm1(b - a))
 
 
 class SmoothedSegment(TorchDistribution):
@@ -176,12 +176,14 @@ class SmoothedSegment(TorchDistribution):
     def log_prob(self, value):
         if self._validate_args:
             self._validate_sample(value)
-        # Φ((z−a)/w) − Φ((z−b)/w) = Φ((b−z)/w) − Φ((a−z)/w): take the form whose arguments are not both large
-        upper, lower = (value - self.low) / self.width, (value - self.high) / self.width
-        right = _log_difference_of_exps(torch.special.log_ndtr(upper), torch.special.log_ndtr(lower))
-        left = _log_difference_of_exps(torch.special.log_ndtr(-lower), torch.special.log_ndtr(-upper))
-        middle = (self.low + self.high) / 2
-        return torch.where(value < middle, right, left) - torch.log(self.high - self.low)
+        # The density is symmetric about the middle m: score the mirror image d = −|z − m| ≤ 0, where
+        # Φ((d + h)/w) − Φ((d − h)/w) subtracts a small Φ from a larger one (no cancellation, no branch
+        # whose gradient could be NaN).
+        half = (self.high - self.low) / 2
+        distance = -(value - (self.low + self.high) / 2).abs()
+        upper, lower = (distance + half) / self.width, (distance - half) / self.width
+        return (_log_difference_of_exps(torch.special.log_ndtr(upper), torch.special.log_ndtr(lower))
+                - torch.log(self.high - self.low))
 
     def rsample(self, sample_shape=torch.Size()):
         shape = self._extended_shape(sample_shape)
