@@ -5,6 +5,7 @@ Data sources are found by name in ``pyrodisent.registry.DATASETS``; each impleme
 """
 from pyrodisent.data.arrays import ArrayDataset, BatchLoader
 from pyrodisent.data.batch import Batch
+from pyrodisent.data.circular_sprites import CircularSprites
 from pyrodisent.data.dsprites import DSprites, ProceduralDSprites
 from pyrodisent.data.ground_truth import GroundTruthData, factor_grid_index
 from pyrodisent.data.graphs import (CorrelatedTreeSimulation, GraphBatch, GraphBatchLoader, GraphDataset,
@@ -18,4 +19,5 @@ from pyrodisent.random_state import RandomState, as_generator
 __all__ = ["ArrayDataset", "BatchLoader", "Batch", "GroundTruthData", "RandomState", "as_generator",
            "factor_grid_index", "NonstationarySources", "SparseShiftSimulation", "DSprites", "ProceduralDSprites",
            "Shapes3D", "rechunk_shapes3d", "write_shapes3d_like", "GraphBatch", "GraphBatchLoader", "GraphDataset",
-           "CorrelatedTreeSimulation", "SpriteGraph", "SequenceSet", "SpriteSequences"]
+           "CorrelatedTreeSimulation", "SpriteGraph", "SequenceSet", "SpriteSequences",
+           "CircularSprites"]

@@ -60,11 +60,14 @@ def add_spec_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def example_parser(name: str, description: str, protocol_class, models: Sequence[str], default_model: str,
-                   protocol_flag: Optional[Tuple[str, Mapping[str, str], str]] = None) -> argparse.ArgumentParser:
+                   protocol_flag: Optional[Tuple[str, Mapping[str, str], str]] = None,
+                   model_flag: Optional[Tuple[str, Mapping[str, str], str]] = None) -> argparse.ArgumentParser:
     """An example's parser: run flags, ``--model``, ``--set``, the protocol's settings and the trainer's.
 
     :param protocol_flag: ``(flag, {value: protocol name}, help)`` where the example serves several
         protocols (``--dataset``, ``--graph``); its value was read before (see :func:`run_example`).
+    :param model_flag: ``(flag, {value: model name}, help)``: the example names its models by another flag
+        (``--prior normal`` for ``beta_vae``) instead of ``--model``.
     """
     from pyrodisent.runs.spec import trainer_settings
 
@@ -72,7 +75,13 @@ def example_parser(name: str, description: str, protocol_class, models: Sequence
                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.set_defaults(experiment_name=name)
     add_run_flags(parser, name)
-    parser.add_argument("--model", choices=list(models), default=default_model, help="the model to train")
+    if model_flag is None:
+        parser.add_argument("--model", choices=list(models), default=default_model, help="the model to train")
+    else:
+        flag, names, help_text = model_flag
+        default = next((key for key, value in names.items() if value == default_model), next(iter(names)))
+        parser.add_argument(flag, dest="model", choices=list(names), default=default, help=help_text)
+        parser.set_defaults(model_names=dict(names))
     if protocol_flag is not None:
         flag, names, help_text = protocol_flag
         parser.add_argument(flag, choices=list(names), default=next(iter(names)), help=help_text)
@@ -94,17 +103,20 @@ def example_spec(args: argparse.Namespace, protocol_class):
     protocol_settings = {s.name: getattr(args, s.name) for s in protocol_class.declared()}
     trainer = {s.name: getattr(args, s.name) for s in trainer_settings(protocol_class)
                if s.name not in protocol_settings}
-    spec = RunSpec(model=args.model, protocol=protocol_class.name, seed=args.seed, protocol_settings=protocol_settings,
+    model = getattr(args, "model_names", {}).get(args.model, args.model)
+    spec = RunSpec(model=model, protocol=protocol_class.name, seed=args.seed, protocol_settings=protocol_settings,
                    trainer_settings=trainer, model_file=args.model_file)
     return spec.with_assignments(args.assignments)
 
 
 def run_example(protocol: str, description: str, argv: Optional[Sequence[str]] = None,
-                protocol_flag: Optional[Tuple[str, Mapping[str, str], str]] = None, name: Optional[str] = None):
+                protocol_flag: Optional[Tuple[str, Mapping[str, str], str]] = None, name: Optional[str] = None,
+                model_flag: Optional[Tuple[str, Mapping[str, str], str]] = None):
     """An example's ``main``: parse the flags, check everything, run, and return the metrics.
 
     :param protocol: the protocol's name, or with ``protocol_flag`` the default of that flag's choices.
     :param protocol_flag: ``(flag, {value: protocol name}, help)`` for examples serving several protocols.
+    :param model_flag: ``(flag, {value: model name}, help)`` for examples naming their models otherwise.
     """
     from pyrodisent.registry import PROTOCOLS
     from pyrodisent.runs.runner import prepare, run
@@ -125,7 +137,7 @@ def run_example(protocol: str, description: str, argv: Optional[Sequence[str]] =
         protocol = protocol_flag[1].get(choice, protocol) if choice else protocol
     protocol_class = PROTOCOLS.get(protocol)
     parser = example_parser(name, description, protocol_class, compatible_model_names(protocol_class),
-                            protocol_class.default_model, protocol_flag)
+                            protocol_class.default_model, protocol_flag, model_flag)
     args = parse_args(parser, argv)
     with bad_input(args):
         prepared = prepare(example_spec(args, protocol_class))
