@@ -22,6 +22,7 @@ distribution at a sharpness that anneals from flat (progress 0) to sharp (progre
 """
 from __future__ import annotations
 
+import functools
 import math
 import re
 from typing import List, Sequence, Tuple
@@ -62,7 +63,7 @@ def log_radial_integral(tau: torch.Tensor, dim: int) -> torch.Tensor:
     spread = 1 / torch.sqrt(1 + (dim - 1) / mode.clamp_min(1e-12) ** 2)
     low = (mode - QUADRATURE_HALF_WIDTH * spread).clamp_min(0.0)
     high = mode + QUADRATURE_HALF_WIDTH * spread
-    nodes, weights = (torch.as_tensor(v, dtype=torch.float64) for v in np.polynomial.legendre.leggauss(QUADRATURE_NODES))
+    nodes, weights = legendre_rule(QUADRATURE_NODES)
     half = ((high - low) / 2).unsqueeze(-1)
     r = low.unsqueeze(-1) + half * (nodes + 1)
     peak = radial_log_density(mode, tau64, dim).unsqueeze(-1)
@@ -70,6 +71,13 @@ def log_radial_integral(tau: torch.Tensor, dim: int) -> torch.Tensor:
     result = peak.squeeze(-1) + torch.log(half.squeeze(-1)) + torch.logsumexp(values + torch.log(weights), dim=-1)
     return result.to(torch.as_tensor(tau).dtype if torch.is_tensor(tau) and tau.is_floating_point()
                      else torch.get_default_dtype())
+
+
+@functools.lru_cache(maxsize=4)
+def legendre_rule(num_nodes: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Gauss–Legendre nodes and weights on [−1, 1] (float64), computed once per size."""
+    nodes, weights = np.polynomial.legendre.leggauss(num_nodes)
+    return torch.as_tensor(nodes), torch.as_tensor(weights)
 
 
 class TiltedNormal(TorchDistribution):
