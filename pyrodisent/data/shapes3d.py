@@ -4,7 +4,8 @@ Facts (Burgess & Kim, 3D Shapes data set, 2018): dataset ``images`` (480000, 64,
 (480000, 6) float64; factors floor_hue 10, wall_hue 10, object_hue 10, scale 8, shape 4,
 orientation 15, stored row-major (orientation fastest). The set is 5.9 GB as uint8 and 23.6 GB as
 float32, so nothing here reads it whole: minibatches read only their rows, as uint8, and convert
-those to float.
+those to float. :meth:`Shapes3D.training_set` holds a sample as float32 in memory (49 kB an image);
+:meth:`Shapes3D.streaming_training_set` trains on a sample or the whole file without that copy.
 
 Reading random rows fast. h5py's fancy indexing of 64 scattered rows costs milliseconds on a row-chunked
 file (``benchmarks/shapes3d_loader.py`` measures it), so :class:`Shapes3D` reads rows itself where the
@@ -40,6 +41,7 @@ from pyrodisent.data.arrays import ArrayDataset
 from pyrodisent.data.batch import Batch
 from pyrodisent.data.files import resolve_data_file
 from pyrodisent.data.ground_truth import GroundTruthData, factor_grid_index
+from pyrodisent.data.streaming import StoredImages, StreamingImageSet
 from pyrodisent.random_state import RandomState, as_generator
 from pyrodisent.registry import DATASETS
 
@@ -130,6 +132,26 @@ class Shapes3D(GroundTruthData):
         rng = as_generator(self.seed if random_state is None else random_state)
         factors = self.sample_factors(num, rng)
         return ArrayDataset(self.sample_observations_from_factors(factors, rng), factors=factors)
+
+    def streaming_training_set(self, num: Optional[int] = None,
+                               random_state: Optional[RandomState] = None) -> StreamingImageSet:
+        """The training set read from the file per minibatch (:class:`~pyrodisent.data.streaming.StreamingImageSet`:
+        uint8 rows, converted to float32 on the model's device), holding 8 bytes a point and the factors
+        ``(N, 6)`` int64 in memory instead of 49 kB a point.
+
+        :param num: ``num`` grid points drawn as :meth:`training_set` draws them (the same random state
+            gives the same points in the same order, so the two sets give the same minibatches); None or
+            the file's size: every image of the file once, in an order drawn from the random state (so
+            that the set's first points, which pictures and diagnoses use, are spread over the grid).
+        """
+        rng = as_generator(self.seed if random_state is None else random_state)
+        if num is None or num == self.num_images:
+            rows = rng.permutation(self.num_images)
+            factors = np.stack(np.unravel_index(rows, self._factor_sizes), axis=1)
+        else:
+            factors = self.sample_factors(num, rng)
+            rows = factor_grid_index(factors, self._factor_sizes)
+        return StreamingImageSet(StoredImages(self, rows, IMAGE_SHAPE), factors=factors.astype(np.int64))
 
     def random_batches(self, batch_size: int, random_state: Optional[RandomState] = None,
                        num_batches: Optional[int] = None) -> Iterator[Batch]:

@@ -6,6 +6,14 @@ number of steps (rounded up to whole epochs). Metrics: MIG, DCI (disentanglement
 informativeness), SAP, modularity, explicitness, IRS, the β-VAE and FactorVAE scores — each fitted on
 ``metric_train`` points and scored on ``metric_test`` points drawn from the ground-truth factors — and
 the ELBO. Pictures: reconstructions, latent traversals, KL per latent dimension.
+
+What is scored on what: the metrics on points drawn afresh from the ground-truth factors
+(``data.dataset``); the ELBO on the whole training set (a pass in order, minibatch by minibatch);
+the pictures on its first points (reconstructions: 8, KL per dimension and traversals: 1000), the
+posterior diagnosis on its first ``diagnosis_points``. The training set of ``shapes3d`` may be streamed
+from the file (setting ``train_store``): then every one of these reads its points from the file, as
+the trainer does, and the whole file as training set is put in an order drawn from the seed, so that
+its first points are spread over the grid as those of a drawn sample are.
 """
 from __future__ import annotations
 
@@ -23,6 +31,10 @@ from pyrodisent.protocols.base import Protocol, ProtocolData, RunContext
 from pyrodisent.protocols.settings import Setting
 from pyrodisent.registry import DATASETS, PROTOCOLS
 from pyrodisent.runs.flags import nonnegative_float, positive_float, positive_int
+
+#: ``train_store="auto"`` streams a training set whose float32 copy would exceed this (1 GiB; the default
+#: 20,000 images of 3dshapes are 0.98 GB)
+STREAM_ABOVE_BYTES = 2**30
 
 IMAGE_SETTINGS = (
     Setting("train_size", 20_000, "images in the training set", positive_int),
@@ -52,9 +64,13 @@ class ImageBenchmark(Protocol):
     def load(self, model_name: str, seed: int) -> ProtocolData:
         dataset = self.dataset(seed)
         start = time.perf_counter()
-        train = dataset.training_set(self.train_size, np.random.default_rng(seed))
-        return ProtocolData(train=train, config=dataset.config(), dataset=dataset,
-                            data_seconds=time.perf_counter() - start)
+        train, config = self.training_set(dataset, np.random.default_rng(seed))
+        return ProtocolData(train=train, config=config, dataset=dataset, data_seconds=time.perf_counter() - start)
+
+    def training_set(self, dataset, rng: np.random.Generator):
+        """The training set (``train_size`` points drawn from the factors, float32 in memory) and the data's
+        description for config.json."""
+        return dataset.training_set(self.train_size, rng), dataset.config()
 
     def training_arguments(self, training: Dict[str, Any], data: ProtocolData, model_name: str) -> Dict[str, Any]:
         arguments = dict(training)
@@ -125,7 +141,24 @@ class Shapes3D(ImageBenchmark):
                         optional=True),
                 Setting("factor_sizes", list(FACTOR_SIZES), "the file's factor grid: floor, wall, object hue, scale, "
                         "shape, orientation (the real one; others for small files of the same layout)", positive_int,
-                        many=True)) + IMAGE_SETTINGS
+                        many=True),
+                Setting("train_store", "auto", "how the training set is held: memory (float32, 49 kB an image), "
+                        "stream (read from the file per minibatch as uint8, converted on the model's device; "
+                        "train_size equal to the file's size streams every image once), auto (stream when the "
+                        "float32 copy would exceed 1 GiB, i.e. above 21,845 images)",
+                        choices=("auto", "memory", "stream"))) + IMAGE_SETTINGS
 
     def dataset(self, seed: int):
         return DATASETS.build("shapes3d", path=self.data_path, factor_sizes=self.factor_sizes)
+
+    def training_set(self, dataset, rng: np.random.Generator):
+        store = self.train_store
+        if store == "auto":
+            float32_bytes = self.train_size * 4 * math.prod(dataset.observation_shape)
+            store = "stream" if float32_bytes > STREAM_ABOVE_BYTES else "memory"
+        if store == "memory":
+            train = dataset.training_set(self.train_size, rng)
+        else:
+            whole_file = self.train_size == len(dataset)
+            train = dataset.streaming_training_set(None if whole_file else self.train_size, rng)
+        return train, dict(dataset.config(), train_store=store)

@@ -11,7 +11,8 @@ from pyrodisent.data import ArrayDataset, Batch
 from pyrodisent.data.ground_truth import factor_grid_index
 from pyrodisent.data.shapes3d import (SHAPES3D_FILENAME, Shapes3D, SlowLayoutWarning, factor_value_table, hue_to_rgb,
                                       rechunk_shapes3d, write_shapes3d_like)
-from pyrodisent.registry import DATASETS
+from pyrodisent.data.streaming import StreamingImageSet
+from pyrodisent.registry import DATASETS, MODELS
 
 SIZES = (2, 2, 2, 2, 2, 3)  # 96 images
 N = 96
@@ -217,3 +218,157 @@ def test_nan_labels_are_refused(tmp_path):
     path = write(tmp_path / SHAPES3D_FILENAME, images=np.zeros((N, 64, 64, 3), np.uint8), labels=labels)
     with pytest.raises(ValueError, match=rf"{SHAPES3D_FILENAME}: labels hold NaN or inf values \(rows \[40\] first\)"):
         Shapes3D(path, factor_sizes=SIZES)
+
+
+# --- the streamed training set -----------------------------------------------------------------------
+
+def streamed_and_in_memory(tmp_path, num=40, seed=3):
+    path = write_shapes3d_like(tmp_path / SHAPES3D_FILENAME, factor_sizes=SIZES, pixels="random")
+    data = Shapes3D(path, factor_sizes=SIZES)
+    return data, data.streaming_training_set(num, np.random.default_rng(seed)), \
+        data.training_set(num, np.random.default_rng(seed))
+
+
+def test_streamed_set_gives_the_in_memory_sets_batches(tmp_path):
+    data, streamed, in_memory = streamed_and_in_memory(tmp_path)
+    assert isinstance(streamed, StreamingImageSet) and len(streamed) == 40
+    assert streamed.observation_shape == in_memory.observation_shape == (3, 64, 64)
+    assert torch.equal(streamed.factors, in_memory.factors)
+    index = torch.tensor([5, 3, 3, 39, 0])  # unsorted, with a repeat
+    a, b = streamed.batch(index), in_memory.batch(index)
+    assert a.x.dtype == torch.float32 and torch.equal(a.x, b.x) and torch.equal(a.factors, b.factors)
+    assert torch.equal(a.index, index)
+    assert torch.equal(streamed.x[:7], in_memory.x[:7]) and torch.equal(streamed.x[4], in_memory.x[4])
+    for (rows_a, a), (rows_b, b) in zip(streamed.sequential(16, stop=35), in_memory.sequential(16, stop=35)):
+        assert rows_a == rows_b and torch.equal(a.x, b.x) and torch.equal(a.index, b.index)
+    subset = streamed.subset([7, 2])
+    assert isinstance(subset, ArrayDataset) and torch.equal(subset.x, in_memory.subset([7, 2]).x)
+    assert torch.equal(streamed.to("cpu").batch(index).x, in_memory.batch(index).x)
+
+
+def test_the_whole_file_streams_every_image_once_in_a_drawn_order(tmp_path):
+    data, _, _ = streamed_and_in_memory(tmp_path)
+    whole = data.streaming_training_set(random_state=1)
+    assert len(whole) == N and sorted(whole.rows.tolist()) == list(range(N))
+    assert not np.array_equal(whole.rows, np.arange(N))
+    np.testing.assert_array_equal(whole.rows, data.streaming_training_set(N, random_state=1).rows)
+    np.testing.assert_array_equal(factor_grid_index(whole.factors.numpy(), SIZES), whole.rows)
+    images, _ = stored_images(data.path)
+    np.testing.assert_allclose(whole.x[:5].numpy(), images[whole.rows[:5]].transpose(0, 3, 1, 2) / 255, atol=1e-6)
+
+
+def test_streamed_loader_is_deterministic_and_resumes_like_the_in_memory_one(tmp_path):
+    _, streamed, in_memory = streamed_and_in_memory(tmp_path)
+
+    def epochs(dataset, generator, count):
+        return [[(b.index.clone(), b.x) for b in dataset.loader(16, generator=generator)] for _ in range(count)]
+
+    generator = torch.Generator().manual_seed(7)
+    first = epochs(streamed, generator, 1)
+    saved = generator.get_state()  # what a checkpoint after epoch 1 holds
+    later = epochs(streamed, generator, 2)
+    resumed = torch.Generator()
+    resumed.set_state(saved)
+    assert all(torch.equal(i, j) and torch.equal(x, y) for a, b in zip(later, epochs(streamed, resumed, 2))
+               for (i, x), (j, y) in zip(a, b))
+    reference = epochs(in_memory, torch.Generator().manual_seed(7), 3)
+    assert all(torch.equal(i, j) and torch.equal(x, y) for a, b in zip(first + later, reference)
+               for (i, x), (j, y) in zip(a, b))
+    assert len(streamed.loader(16, drop_last=True)) == 2 and len(streamed.loader(16)) == 3
+
+
+def tiny_image_vae(name, num_data, **kwargs):
+    """A VAE on the flattened images (fast; the protocol's conv networks see the same batches)."""
+    import pyrodisent.zoo  # noqa: F401  (registers the zoo)
+
+    return MODELS.build(name, seed=0, encoder="mlp", decoder="mlp", likelihood="bernoulli",
+                        observation_shape=(3, 64, 64), latent_dim=2, num_data=num_data,
+                        encoder_args=dict(hidden=(16,)), decoder_args=dict(hidden=(16,)), **kwargs)
+
+
+def test_the_trainer_runs_and_resumes_on_a_streamed_set(tmp_path):
+    from pyrodisent.training.run_directory import RunDirectory
+    from pyrodisent.training.trainer import Trainer
+
+    _, streamed, in_memory = streamed_and_in_memory(tmp_path)
+
+    def trainer(data, run_dir=None, **kwargs):
+        return Trainer(tiny_image_vae("vae", len(data)), data, epochs=2, batch_size=16, seed=5, device="cpu",
+                       progress=False, run_dir=run_dir, **kwargs)
+
+    streamed_run = trainer(streamed)
+    result = streamed_run.fit()
+    assert result.steps == 6 and all(np.isfinite(row["loss"]) for row in result.history)
+    in_memory_run = trainer(in_memory)
+    in_memory_run.fit()  # the same minibatches, the same floats: the same weights
+    for key, value in in_memory_run.model.state_dict().items():
+        assert torch.equal(value, streamed_run.model.state_dict()[key]), key
+
+    class Interrupt(Exception):
+        pass
+
+    def stop(trainer, epoch, row):
+        raise Interrupt
+
+    run_dir = RunDirectory(tmp_path / "run").create({"streamed": True})
+    with pytest.raises(Interrupt):
+        trainer(streamed, run_dir, callbacks=[stop]).fit()
+    resumed = trainer(streamed, run_dir)
+    resumed.fit(resume=True)
+    for key, value in streamed_run.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+
+
+def test_second_minibatches_of_factor_vae_come_from_the_streamed_set(tmp_path):
+    from pyrodisent.training.trainer import Trainer
+
+    _, streamed, _ = streamed_and_in_memory(tmp_path)
+    model = tiny_image_vae("factor_vae", len(streamed), discriminator_hidden=(8,))
+    result = Trainer(model, streamed, epochs=1, batch_size=16, seed=0, device="cpu", progress=False).fit()
+    assert result.steps == 3 and np.isfinite(result.final_loss)
+
+
+def arrays_held(obj, depth=3, seen=None):
+    """The nbytes of every tensor and numpy array reachable through attributes of ``obj``."""
+    seen = set() if seen is None else seen
+    if id(obj) in seen or depth < 0:
+        return []
+    seen.add(id(obj))
+    if torch.is_tensor(obj):
+        return [obj.numel() * obj.element_size()]
+    if isinstance(obj, np.ndarray):
+        return [obj.nbytes]
+    values = (list(obj.values()) if isinstance(obj, dict) else list(obj) if isinstance(obj, (list, tuple))
+              else list(vars(obj).values()) if hasattr(obj, "__dict__") and type(obj).__module__.startswith(
+                  "pyrodisent") else [])
+    return [size for value in values for size in arrays_held(value, depth - 1, seen)]
+
+
+def test_a_streamed_set_holds_no_float_copy_of_the_images(tmp_path):
+    data, streamed, in_memory = streamed_and_in_memory(tmp_path, num=N)
+    labels_bytes = N * 6 * 8
+    for dataset in (streamed, streamed.to("cpu"), data.streaming_training_set()):
+        dataset.batch(torch.arange(N))  # the reader is open and has been used
+        held = arrays_held(dataset)
+        assert held and max(held) <= labels_bytes, held
+    assert max(arrays_held(in_memory)) == N * 3 * 64 * 64 * 4  # what the in-memory set holds
+
+
+def test_the_shapes3d_protocol_streams_large_training_sets(tmp_path):
+    from pyrodisent.registry import PROTOCOLS
+
+    path = write_shapes3d_like(tmp_path / SHAPES3D_FILENAME, factor_sizes=SIZES)
+
+    def loaded(**settings):
+        protocol = PROTOCOLS.get("shapes3d")(data_path=str(path), factor_sizes=list(SIZES), **settings)
+        return protocol.load("vae", 0)
+
+    assert isinstance(loaded(train_size=64).train, ArrayDataset)  # auto: 3 MB as float32
+    assert loaded(train_size=64).config["train_store"] == "memory"
+    large = loaded(train_size=30_000)  # auto: 1.5 GB as float32, streamed (nothing is read here)
+    assert isinstance(large.train, StreamingImageSet) and large.config["train_store"] == "stream"
+    assert len(large.train) == 30_000
+    whole = loaded(train_size=N, train_store="stream").train
+    assert sorted(whole.rows.tolist()) == list(range(N))
+    sampled = loaded(train_size=64, train_store="stream").train
+    assert torch.equal(sampled.batch(torch.arange(64)).x, loaded(train_size=64, train_store="memory").train.x)

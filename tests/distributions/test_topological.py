@@ -71,6 +71,16 @@ def test_tilted_samples_pass_a_goodness_of_fit_test_on_the_radius(dim, tau):
     assert stats.kstest(z.norm(dim=-1).numpy(), radial_cdf(dim, tau + 1.0)).pvalue < 1e-6
 
 
+def test_a_scaled_tilted_density_is_the_standard_one_stretched():
+    z = torch.randn(50, 3, dtype=torch.float64) * 2
+    scaled = TiltedNormal(torch.tensor(3.0, dtype=torch.float64), 3, scale=0.5).log_prob(z)
+    standard = TiltedNormal(torch.tensor(3.0, dtype=torch.float64), 3).log_prob(z / 0.5) - 3 * math.log(0.5)
+    assert torch.allclose(scaled, standard)
+    pyro.set_rng_seed(4)
+    assert float(TiltedNormal(torch.tensor(10.0), 2, scale=0.2).sample((2000,)).norm(dim=-1).mean()) == \
+        pytest.approx(2.0, abs=0.03)
+
+
 def test_tilted_batches_and_validation():
     distribution = TiltedNormal(torch.tensor([0.0, 2.0, 30.0]), 3)
     assert distribution.batch_shape == (3,) and distribution.event_shape == (3,)
@@ -144,9 +154,11 @@ def test_every_block_is_a_normalised_density_at_every_stage_of_annealing(block):
 
 def test_annealing_sharpens_each_topology():
     pyro.set_rng_seed(2)
-    loop, points, segment = Loop(end_tau=4.0), Points(3), Segment()
-    radii = [float(loop.distribution(p).sample((4000,)).norm(dim=-1).mean()) for p in (0.0, 0.5, 1.0)]
-    assert radii[0] < radii[1] < radii[2] and radii[2] == pytest.approx(4.2, abs=0.15)  # near the circle r ≈ τ
+    loop, points, segment = Loop(radius=2.0, start_width=2.0, end_width=0.2), Points(3), Segment()
+    radii = [loop.distribution(p).sample((4000,)).norm(dim=-1) for p in (0.0, 0.5, 1.0)]
+    spreads = [float(r.std() / r.mean()) for r in radii]
+    assert spreads[0] > spreads[1] > spreads[2] and spreads[2] < 0.11  # a thinner and thinner ring
+    assert float(radii[2].mean()) == pytest.approx(2.0, abs=0.05)  # on the circle of radius 2
     spread = []
     for progress in (0.0, 1.0):
         z = points.distribution(progress).sample((4000,))[:, 0]
