@@ -8,8 +8,9 @@ z = r·u, u uniform on the sphere S^{d−1}, and the radius has density ∝ r^{d
 with A_{d−1} = 2π^{d/2}/Γ(d/2) the area of the unit sphere (2 for d = 1). log I_d(τ) is computed in log
 space around the mode r* = (τ + √(τ² + 4(d−1)))/2 of f(r) = (d−1) log r + τr − r²/2 by Gauss–Legendre
 quadrature of exp(f(r) − f(r*)), so it neither overflows (τ = 50: f(r*) ≈ 1250) nor loses the
-small-τ end. Sampling is exact: u from a normalised Gaussian, r by rejection — f is concave with
-f'' ≤ −1, so f(r) ≤ f(r*) − (r − r*)²/2 and N(r*, 1) truncated to r > 0 is an envelope.
+small-τ end; it is differentiable in τ (∂ log I_d/∂τ = E[r]). Sampling is exact: u from a normalised
+Gaussian, r by rejection (in float64) — f is concave with f'' ≤ −1, so f(r) ≤ f(r*) − (r − r*)²/2 and
+N(r*, 1) truncated to r > 0 is an envelope.
 
 **Smoothed segment**: the uniform distribution on [a, b] convolved with N(0, w²), a bounded factor whose
 end points soften with w: p(z) = (Φ((z − a)/w) − Φ((z − b)/w)) / (b − a); exact, reparameterised sampling.
@@ -182,8 +183,11 @@ def _log_difference_of_exps(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 class SmoothedSegment(TorchDistribution):
     """The uniform distribution on [low, high] convolved with N(0, width²): event shape ().
 
-    :param low: a, any shape; :param high: b > a; :param width: w > 0 — tensors or numbers, broadcast
-        together (the batch shape; numbers take the tensors' dtype).
+    :param low: a, the left end, any shape.
+    :param high: b > a, the right end.
+    :param width: w > 0, the standard deviation of the smoothing.
+
+    Tensors or numbers, broadcast together (the batch shape; numbers take the tensors' dtype).
 
     ``log_prob`` is finite far into the tails (|z| ≫ w); ``rsample`` is a + (b − a) u + w ε, u ~ U(0, 1),
     ε ~ N(0, 1), differentiable in all three parameters.
@@ -242,9 +246,11 @@ class GaussianPoints(TorchDistribution):
     has_rsample = False
 
     def __init__(self, centres, width, validate_args=None):
-        self.centres = centres if torch.is_tensor(centres) else torch.as_tensor(centres, dtype=torch.get_default_dtype())
+        self.centres = (centres if torch.is_tensor(centres)
+                        else torch.as_tensor(centres, dtype=torch.get_default_dtype()))
         if self.centres.dim() < 1 or self.centres.shape[-1] < 1:
-            raise ValueError(f"centres must have a last dimension of k ≥ 1 points, got shape {tuple(self.centres.shape)}")
+            raise ValueError(f"centres must have a last dimension of k ≥ 1 points, "
+                             f"got shape {tuple(self.centres.shape)}")
         self.width = torch.as_tensor(width, dtype=self.centres.dtype, device=self.centres.device)
         batch_shape = torch.broadcast_shapes(self.centres.shape[:-1], self.width.shape)
         super().__init__(batch_shape, torch.Size(), validate_args=validate_args)
@@ -451,11 +457,11 @@ class BlockProductDistribution(TorchDistribution):
     def log_prob(self, value):
         """Σ_b log p_b(z_b), the blocks' slices of the last axis; shape ``value.shape[:-1]`` broadcast with the
         batch shape."""
-        if self._validate_args:
-            self._validate_sample(value)
         if value.dim() < 1 or value.shape[-1] != sum(self.sizes):
             raise ValueError(f"the product of blocks of sizes {self.sizes} scores vectors of {sum(self.sizes)} "
                              f"entries, got a value of shape {tuple(value.shape)}")
+        if self._validate_args:
+            self._validate_sample(value)
         pieces = value.split(self.sizes, dim=-1)
         return sum(part.log_prob(piece) for part, piece in zip(self.parts, pieces))
 

@@ -10,38 +10,80 @@ from scipy import integrate, stats
 
 from pyrodisent.distributions.topological import (GaussianPoints, Loop, Normal, Points, ProductPrior, Segment,
                                                   SmoothedSegment, Tilted, TiltedNormal, build_block,
-                                                  log_radial_integral, parse_blocks, radial_log_density,
-                                                  radial_mode)
+                                                  log_radial_integral, parse_blocks)
 
 DIMS, TAUS = (1, 2, 3, 10), (0.0, 1.0, 5.0, 20.0, 50.0)
 
 
-def quad_log_radial_integral(tau, dim):
-    """log ∫ r^{d−1} e^{τr − r²/2} dr by adaptive quadrature, scaled at the mode."""
-    mode = float(radial_mode(torch.tensor(tau, dtype=torch.float64), dim))
-    f = lambda r: float(radial_log_density(torch.tensor(max(r, 1e-300), dtype=torch.float64),  # noqa: E731
-                                           torch.tensor(tau, dtype=torch.float64), dim))
-    peak = f(mode)
-    value, _ = integrate.quad(lambda r: math.exp(f(r) - peak), 0, mode + 60, points=[mode], epsabs=0,
-                              epsrel=1e-12, limit=500)
+# The references below are written out here (numpy, scipy), not taken from the module under test.
+def reference_mode(tau, dim):
+    """The maximiser of f(r) = (d − 1) log r + τr − r²/2 over r ≥ 0."""
+    return (tau + math.sqrt(tau ** 2 + 4 * (dim - 1))) / 2
+
+
+def reference_log_radial_density(r, tau, dim):
+    r = np.asarray(r, dtype=np.float64)
+    return (dim - 1) * np.log(np.maximum(r, 1e-300)) + tau * r - r ** 2 / 2
+
+
+def quad_log_radial_integral(tau, dim, power=0):
+    """log ∫_0^∞ r^{d−1+power} e^{τr − r²/2} dr by adaptive quadrature, scaled by e^{−f(r*)} at the mode."""
+    mode = reference_mode(tau, dim)
+    peak = float(reference_log_radial_density(mode, tau, dim))
+    value, _ = integrate.quad(lambda r: r ** power * math.exp(float(reference_log_radial_density(r, tau, dim)) - peak),
+                              0, mode + 60, points=[mode], epsabs=0, epsrel=1e-12, limit=500)
     return peak + math.log(value)
+
+
+def reference_log_normaliser(tau, dim):
+    """log Z = log(2π^{d/2}/Γ(d/2)) + log ∫ r^{d−1} e^{τr − r²/2} dr."""
+    return math.log(2) + dim / 2 * math.log(math.pi) - math.lgamma(dim / 2) + quad_log_radial_integral(tau, dim)
 
 
 @pytest.mark.parametrize("dim", DIMS)
 def test_tilted_normaliser_matches_numerical_integration(dim):
     for tau in TAUS:
-        ours = float(log_radial_integral(torch.tensor(tau, dtype=torch.float64), dim))
-        assert math.isfinite(ours)
-        # |Δ log Z| < 1e-6 is a relative error of the normaliser below 1e-6
-        assert abs(ours - quad_log_radial_integral(tau, dim)) < 1e-6, (dim, tau)
+        tau_tensor = torch.tensor(tau, dtype=torch.float64)
+        radial = float(log_radial_integral(tau_tensor, dim))
+        assert abs(radial - quad_log_radial_integral(tau, dim)) < 1e-6, (dim, tau)
+        # Z / Z_quad − 1 = e^{Δ log Z} − 1: the normaliser within 1e-6 relative
+        log_normaliser = float(TiltedNormal(tau_tensor, dim).log_normalizer)
+        assert abs(math.expm1(log_normaliser - reference_log_normaliser(tau, dim))) < 1e-6, (dim, tau)
 
 
-@pytest.mark.parametrize("dim, tau", [(1, 0.0), (1, 3.0), (2, 0.0), (2, 2.5)])
+@pytest.mark.parametrize("dim", DIMS)
+def test_tilted_log_density_is_finite_from_the_origin_to_far_tails_in_both_precisions(dim):
+    for tau in TAUS:
+        for dtype in (torch.float64, torch.float32):
+            radii = torch.tensor([0.0, 1e-20, 1.0, reference_mode(tau, dim), 100.0, 1e3], dtype=dtype)
+            z = (radii[:, None] * torch.ones(dim, dtype=dtype) / math.sqrt(dim)).requires_grad_()
+            distribution = TiltedNormal(torch.tensor(tau, dtype=dtype), dim)
+            log_density = distribution.log_prob(z)
+            log_density.sum().backward()
+            assert torch.isfinite(log_density).all() and torch.isfinite(z.grad).all(), (dim, tau, dtype)
+            radii, log_normaliser = radii.double(), reference_log_normaliser(tau, dim)
+            expected = tau * radii - radii ** 2 / 2 - log_normaliser
+            # relative to the size of the terms that cancel (τr ≈ 2500 at τ = 50 in float32: ~1e-4 absolute)
+            magnitude = 1 + tau * radii + radii ** 2 / 2 + abs(log_normaliser)
+            tolerance = (1e-12 if dtype == torch.float64 else 1e-6) * magnitude
+            assert ((log_density.double() - expected).abs() <= tolerance).all(), (dim, tau, dtype)
+
+
+@pytest.mark.parametrize("dim, tau", [(1, 0.0), (1, 4.0), (2, 0.5), (10, 3.0), (10, 50.0)])
+def test_tilted_normaliser_gradient_is_the_mean_radius(dim, tau):
+    """∂ log Z/∂τ = E[‖z‖], the mean radius, by quadrature."""
+    tau_tensor = torch.tensor(tau, dtype=torch.float64, requires_grad=True)
+    TiltedNormal(tau_tensor, dim).log_normalizer.backward()
+    mean_radius = math.exp(quad_log_radial_integral(tau, dim, power=1) - quad_log_radial_integral(tau, dim))
+    assert float(tau_tensor.grad) == pytest.approx(mean_radius, rel=1e-8)
+
+
+@pytest.mark.parametrize("dim, tau", [(1, 0.0), (1, 3.0), (1, 50.0), (2, 0.0), (2, 2.5)])
 def test_tilted_density_integrates_to_one(dim, tau):
     distribution = TiltedNormal(torch.tensor(tau, dtype=torch.float64), dim)
     if dim == 1:
-        total, _ = integrate.quad(lambda z: math.exp(float(distribution.log_prob(torch.tensor([z], dtype=torch.float64)))),
-                                  -tau - 12, tau + 12, points=[-tau, tau], limit=200)
+        density = lambda z: math.exp(float(distribution.log_prob(torch.tensor([z], dtype=torch.float64))))  # noqa: E731
+        total, _ = integrate.quad(density, -tau - 12, tau + 12, points=[-tau, tau], limit=200)
     else:
         step = 0.02
         axis = torch.arange(-tau - 9, tau + 9, step, dtype=torch.float64)
@@ -51,9 +93,10 @@ def test_tilted_density_integrates_to_one(dim, tau):
 
 
 def radial_cdf(dim, tau):
-    mode = float(radial_mode(torch.tensor(tau, dtype=torch.float64), dim))
+    """The CDF of ‖z‖, by trapezoid integration of r^{d−1} e^{τr − r²/2} on a fine grid."""
+    mode = reference_mode(tau, dim)
     r = np.linspace(1e-9, mode + 12, 40001)
-    log_density = radial_log_density(torch.tensor(r), torch.tensor(tau, dtype=torch.float64), dim).numpy()
+    log_density = reference_log_radial_density(r, tau, dim)
     density = np.exp(log_density - log_density.max())
     cdf = integrate.cumulative_trapezoid(density, r, initial=0)
     return lambda x: np.interp(x, r, cdf / cdf[-1])
@@ -148,8 +191,8 @@ def test_every_block_is_a_normalised_density_at_every_stage_of_annealing(block):
             axis = torch.arange(-12, 12, step, dtype=torch.float64)
             grid = torch.stack(torch.meshgrid(axis, axis, indexing="ij"), dim=-1)
             assert float(distribution.log_prob(grid).exp().sum() * step ** 2) == pytest.approx(1.0, abs=2e-4)
-        else:  # 3-D: the radial form was checked above; here the block's samples are finite and scored
-            assert torch.isfinite(distribution.log_prob(distribution.sample((10,)))).all()
+        else:  # 3-D: E_q[p/q] = 1 under a wide Gaussian q
+            assert importance_weight_mean(distribution, block.dim) == pytest.approx(1.0, abs=0.03)
 
 
 def test_annealing_sharpens_each_topology():
@@ -197,3 +240,97 @@ def test_empty_products_are_refused():
         parse_blocks(" , ")
     with pytest.raises(ValueError, match="at least one block"):
         ProductPrior([])
+
+
+def importance_weight_mean(distribution, dim, num_samples=200_000, seed=5):
+    """(1/N) Σ p(z_n)/q(z_n), z_n ~ q = N(0, s² I) with s > 1 (so p/q is bounded), wide enough to cover the
+    shell where p lives: an unbiased estimate of ∫ p = 1."""
+    tau = float(getattr(distribution, "tau", torch.tensor(0.0)).max())
+    scale = 1.2 * max(1.0, (reference_mode(tau, dim) + 2) / math.sqrt(dim))
+    generator = torch.Generator().manual_seed(seed)
+    z = scale * torch.randn(num_samples, dim, generator=generator, dtype=torch.float64)
+    log_q = -(z ** 2).sum(-1) / (2 * scale ** 2) - dim * math.log(scale) - dim / 2 * math.log(2 * math.pi)
+    with torch.no_grad():
+        return float((distribution.log_prob(z) - log_q).exp().mean())
+
+
+@pytest.mark.parametrize("dim, tau", [(3, 0.0), (3, 5.0), (10, 2.0), (10, 5.0)])
+def test_tilted_density_integrates_to_one_by_importance_sampling(dim, tau):
+    distribution = TiltedNormal(torch.tensor(tau, dtype=torch.float64), dim)
+    assert importance_weight_mean(distribution, dim) == pytest.approx(1.0, abs=0.03)
+
+
+@pytest.mark.parametrize("dim, tau", [(3, 20.0), (10, 50.0)])
+def test_mean_log_density_of_samples_is_minus_the_entropy_by_quadrature(dim, tau):
+    """E_p[log p(z)] = E[τr − r²/2] − log Z, the expectation by quadrature of the radial density."""
+    pyro.set_rng_seed(6)
+    distribution = TiltedNormal(torch.tensor(tau, dtype=torch.float64), dim)
+    log_density = distribution.log_prob(distribution.sample((4000,)))
+    mode = reference_mode(tau, dim)
+    log_radial = quad_log_radial_integral(tau, dim)
+    peak = float(reference_log_radial_density(mode, tau, dim))
+    weight = lambda r: math.exp(float(reference_log_radial_density(r, tau, dim)) - peak)  # noqa: E731
+    energy = integrate.quad(lambda r: (tau * r - r ** 2 / 2) * weight(r), 0, mode + 60, points=[mode], limit=500)[0]
+    expected = energy * math.exp(peak - log_radial) - reference_log_normaliser(tau, dim)
+    standard_error = float(log_density.std()) / math.sqrt(len(log_density))
+    assert float(log_density.mean()) == pytest.approx(expected, abs=4 * standard_error)
+    assert standard_error < 0.05  # the check is sharp: an error in log Z of 0.2 would be caught
+
+
+def test_validation_follows_torch():
+    with pytest.raises(ValueError, match="tau"):
+        TiltedNormal(torch.tensor(-1.0), 2, validate_args=True)
+    tilted = TiltedNormal(torch.tensor(1.0), 2, validate_args=True)
+    with pytest.raises(ValueError):
+        tilted.log_prob(torch.tensor([float("nan"), 0.0]))
+    with pytest.raises(ValueError):
+        tilted.log_prob(torch.zeros(3))  # event shape (2,)
+    with pytest.raises(ValueError, match="low < high"):
+        SmoothedSegment(1.0, 0.0, 0.1, validate_args=True)
+    assert SmoothedSegment(1.0, 0.0, 0.1, validate_args=False).batch_shape == ()  # unchecked, as torch's Uniform
+    with pytest.raises(ValueError, match="width"):
+        SmoothedSegment(0.0, 1.0, -0.1, validate_args=True)
+    with pytest.raises(ValueError, match="width"):
+        GaussianPoints(torch.tensor([0.0, 1.0]), 0.0, validate_args=True)
+    with pytest.raises(ValueError):
+        GaussianPoints(torch.tensor([0.0, 1.0]), 0.1, validate_args=True).log_prob(torch.tensor(float("nan")))
+    product = ProductPrior([Segment(), Loop()]).distribution(1.0)
+    with pytest.raises(ValueError, match=r"sizes \[1, 2\].*3 entries"):
+        product.log_prob(torch.zeros(4))
+
+
+def test_segment_tails_follow_the_gaussian_tail_asymptotics():
+    """Far left of [a, b], p(z) ≈ φ(x)/(−x (b − a)) with x = (z − a)/w (the Mills ratio, to O(1/x²))."""
+    low, high, width = -1.0, 2.0, 0.05
+    segment = SmoothedSegment(torch.tensor(low, dtype=torch.float64), high, width)
+    for x in (-200.0, -1e3, -2e4):
+        z = torch.tensor(low + x * width, dtype=torch.float64, requires_grad=True)
+        log_density = segment.log_prob(z)
+        log_density.backward()
+        log_density = log_density.detach()
+        asymptotic = -x ** 2 / 2 - math.log(-x) - 0.5 * math.log(2 * math.pi) - math.log(high - low)
+        assert float(log_density) == pytest.approx(asymptotic, abs=2 / x ** 2)
+        assert float(z.grad) == pytest.approx(-x / width, rel=1e-3)  # d/dz of −x²/2
+        mirrored = segment.log_prob(torch.tensor(high - x * width, dtype=torch.float64))  # symmetric
+        assert float(mirrored) == pytest.approx(float(log_density), rel=1e-12)
+
+
+def test_segment_rsample_differentiates_every_parameter():
+    pyro.set_rng_seed(7)
+    low, high, width = (torch.tensor(v, requires_grad=True) for v in (-1.0, 2.0, 0.3))
+    samples = SmoothedSegment(low, high, width).rsample((20_000,))
+    samples.sum().backward()
+    # z = a + (b − a) u + w ε: ∂Σz/∂a = Σ(1 − u), ∂Σz/∂b = Σ u, ∂Σz/∂w = Σ ε
+    assert float(low.grad) / 20_000 == pytest.approx(0.5, abs=0.02)
+    assert float(high.grad) / 20_000 == pytest.approx(0.5, abs=0.02)
+    assert float(low.grad + high.grad) == pytest.approx(20_000, rel=1e-5)
+    assert abs(float(width.grad)) / 20_000 < 0.03
+
+
+def test_the_public_names_are_exported():
+    import pyrodisent.distributions as distributions
+
+    for name in ("TiltedNormal", "SmoothedSegment", "GaussianPoints", "TopologyBlock", "Points", "Segment", "Loop",
+                 "Tilted", "ProductPrior", "BlockProductDistribution", "build_block", "parse_blocks",
+                 "log_radial_integral"):
+        assert name in distributions.__all__ and hasattr(distributions, name), name
