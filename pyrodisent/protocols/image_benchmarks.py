@@ -23,6 +23,7 @@ from typing import Any, Dict
 
 import numpy as np
 
+from pyrodisent.evaluation.topology import auto_blocks, has_topologies, topology_evaluation
 from pyrodisent.evaluation.scoring import evidence_lower_bound, representation_function
 from pyrodisent.figures.images import plot_kl_per_dimension, plot_latent_traversals, plot_reconstructions
 from pyrodisent.data.shapes3d import FACTOR_SIZES
@@ -30,7 +31,7 @@ from pyrodisent.metrics import disentanglement_metrics
 from pyrodisent.protocols.base import Protocol, ProtocolData, RunContext
 from pyrodisent.protocols.settings import Setting
 from pyrodisent.registry import DATASETS, PROTOCOLS
-from pyrodisent.runs.flags import nonnegative_float, positive_float, positive_int
+from pyrodisent.runs.flags import nonnegative_float, nonnegative_int, positive_float, positive_int
 
 #: ``train_store="auto"`` streams a training set whose float32 copy would exceed this (1 GiB; the default
 #: 20,000 images of 3dshapes are 0.98 GB)
@@ -47,6 +48,16 @@ IMAGE_SETTINGS = (
     Setting("max_capacity", 25.0, "C_max of annealed_vae", nonnegative_float),
     Setting("metric_train", 10_000, "points to fit metric classifiers", positive_int),
     Setting("metric_test", 5_000, "held-out points for the metrics", positive_int),
+    Setting("votes_train", 0, "votes fitting the BetaVAE and FactorVAE scores' classifiers (0: metric_train)",
+            nonnegative_int),
+    Setting("votes_test", 0, "votes scoring them (0: metric_test)", nonnegative_int),
+    Setting("blocks", "auto", "topological_vae's product prior, one block per factor (points(k), segment, loop, "
+            "normal, tilted(d)); auto: from the dataset's declared topologies", str),
+    Setting("anneal_fraction", 0.5, "share of training over which topological_vae's blocks sharpen from flat to "
+            "sharp", nonnegative_float),
+    Setting("tau", 5.0, "τ of tilted_vae's prior (Floto et al.)", nonnegative_float),
+    Setting("topology_points", 3_000, "images the per-factor topology scores and the topology discovery use "
+            "(datasets that declare their factors' topologies)", positive_int),
 )
 
 
@@ -88,21 +99,39 @@ class ImageBenchmark(Protocol):
             "dip_vae": dict(lambda_od=self.lambda_od),
             "dip_vae_ii": dict(lambda_od=self.lambda_od),
         }
-        return dict(super().model_arguments(model_name, data, training), observation_shape=data.dataset.observation_shape,
-                    latent_dim=self.latent_dim, encoder="conv_encoder", decoder="conv_decoder", likelihood="bernoulli",
-                    **extra.get(model_name, {}))
+        arguments = dict(super().model_arguments(model_name, data, training),
+                         observation_shape=data.dataset.observation_shape, latent_dim=self.latent_dim,
+                         encoder="conv_encoder", decoder="conv_decoder", likelihood="bernoulli",
+                         **extra.get(model_name, {}))
+        if model_name == "topological_vae":  # the latent size is the blocks' total
+            arguments.update(latent_dim=0, blocks=self.product_blocks(data.dataset), beta=self.beta,
+                             anneal_steps=int(self.anneal_fraction * steps))
+        elif model_name == "tilted_vae":
+            arguments.update(tau=self.tau, beta=self.beta)
+        return arguments
+
+    def product_blocks(self, dataset) -> str:
+        if self.blocks != "auto":
+            return self.blocks
+        if not has_topologies(dataset):
+            raise ValueError(f"protocol {self.name}: its dataset declares no factor topologies, so blocks=auto has "
+                             "nothing to build from; set the blocks, e.g. --set blocks='points(3), segment, loop'")
+        return auto_blocks(dataset)
 
     def evaluate(self, model, data: ProtocolData, context: RunContext) -> Dict[str, Any]:
         metrics = disentanglement_metrics(data.dataset, representation_function(model),
                                           np.random.default_rng(context.seed + 1), num_train=self.metric_train,
-                                          num_test=self.metric_test, num_votes_train=self.metric_train,
-                                          num_votes_eval=self.metric_test, progress=context.progress)
+                                          num_test=self.metric_test,
+                                          num_votes_train=self.votes_train or self.metric_train,
+                                          num_votes_eval=self.votes_test or self.metric_test, progress=context.progress)
         metrics.update(elbo=evidence_lower_bound(model, data.train, seed=context.seed),
                        train_seconds=context.result.train_seconds, data_seconds=data.data_seconds,
                        steps=context.result.steps)
         plot_reconstructions(model, data.train, context.run.file("reconstructions.png"))
         plot_latent_traversals(model, data.train, context.run.file("traversals.png"))
         plot_kl_per_dimension(model, data.train, context.run.file("kl_per_dimension.png"))
+        if has_topologies(data.dataset):
+            metrics.update(topology_evaluation(model, data.dataset, self.topology_points, context.seed, context.run))
         return metrics
 
 
