@@ -83,6 +83,10 @@ class Shapes3D(GroundTruthData):
     """
 
     factor_names = FACTOR_NAMES
+    #: each factor's topology (:mod:`pyrodisent.metrics.topology`): the hues are equally spaced around the
+    #: colour wheel (loops of period 1), the shape is one of four (points), scale and orientation are bounded
+    factor_topologies = ("loop", "loop", "loop", "segment", "points", "segment")
+    factor_periods = (1.0, 1.0, 1.0, None, None, None)
     deterministic_observations = True
 
     def __init__(self, path: Optional[Union[str, os.PathLike]] = None, factor_sizes: Sequence[int] = FACTOR_SIZES,
@@ -128,7 +132,8 @@ class Shapes3D(GroundTruthData):
     # --- data for training ------------------------------------------------------------------
     def training_set(self, num: int = 10_000, random_state: Optional[RandomState] = None) -> ArrayDataset:
         """``num`` images of uniformly drawn grid points, held in memory: x ``(num, 3, 64, 64)``
-        float32 (49 kB an image), factors ``(num, 6)`` int64."""
+        float32 (49 kB an image), factors ``(num, 6)`` int64. Beyond a few GB, train on
+        :meth:`streaming_training_set` (the same points, read per minibatch)."""
         rng = as_generator(self.seed if random_state is None else random_state)
         factors = self.sample_factors(num, rng)
         return ArrayDataset(self.sample_observations_from_factors(factors, rng), factors=factors)
@@ -140,12 +145,12 @@ class Shapes3D(GroundTruthData):
         ``(N, 6)`` int64 in memory instead of 49 kB a point.
 
         :param num: ``num`` grid points drawn as :meth:`training_set` draws them (the same random state
-            gives the same points in the same order, so the two sets give the same minibatches); None or
-            the file's size: every image of the file once, in an order drawn from the random state (so
-            that the set's first points, which pictures and diagnoses use, are spread over the grid).
+            gives the same points in the same order, so the two sets give the same minibatches); None:
+            every image of the file once, in an order drawn from the random state (so that the set's
+            first points, which pictures and diagnoses use, are spread over the grid).
         """
         rng = as_generator(self.seed if random_state is None else random_state)
-        if num is None or num == self.num_images:
+        if num is None:
             rows = rng.permutation(self.num_images)
             factors = np.stack(np.unravel_index(rows, self._factor_sizes), axis=1)
         else:

@@ -60,7 +60,7 @@ class StoredImages:
         """The points at ``index`` (a long tensor on any device, an integer array or list, a slice, an int)."""
         if isinstance(index, (int, np.integer)):
             return self[[int(index)]][0]
-        positions = np.arange(len(self.rows))[index] if isinstance(index, slice) else _as_positions(index)
+        positions = np.arange(*index.indices(len(self.rows))) if isinstance(index, slice) else _as_positions(index)
         pixels = torch.from_numpy(self.source.read_images(self.rows[positions]))  # uint8 (n, H, W, C)
         pixels = pixels.to(self.device).permute(0, 3, 1, 2)  # the uint8 pixels travel, not float32
         out = torch.empty(pixels.shape, dtype=torch.float32, device=self.device)
