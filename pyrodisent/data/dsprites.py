@@ -23,7 +23,7 @@ import numpy as np
 
 from pyrodisent.data.arrays import ArrayDataset
 from pyrodisent.data.files import DATA_DIRECTORY_VARIABLE, resolve_data_file  # noqa: F401
-from pyrodisent.data.ground_truth import GroundTruthData, factor_grid_index
+from pyrodisent.data.ground_truth import GroundTruthData, factor_grid_index, procedural_grid_values
 from pyrodisent.random_state import RandomState, as_generator
 from pyrodisent.registry import DATASETS
 
@@ -258,17 +258,10 @@ class ProceduralDSprites(_DSpritesGrid):
     """
 
     def __init__(self, grid: str = "full", seed: int = 0, supersample: int = 4, image_size: int = 64):
-        if grid not in ("full", "small"):
-            raise ValueError(f"grid must be 'full' or 'small', got {grid!r}")
-        if supersample < 1 or image_size < 8:
-            raise ValueError(f"supersample must be ≥ 1 and image_size ≥ 8, got {supersample} and {image_size}")
+        self.values = procedural_grid_values(grid, supersample, image_size, FULL_FACTOR_VALUES, SMALL_GRID_INDICES)
         self.grid = grid
         self.seed = seed
         self.supersample = supersample
-        if grid == "full":
-            self.values = FULL_FACTOR_VALUES
-        else:
-            self.values = tuple(full[index] for full, index in zip(FULL_FACTOR_VALUES, SMALL_GRID_INDICES))
         self._factor_sizes = tuple(len(v) for v in self.values)
         self._image_size = (image_size, image_size)
 

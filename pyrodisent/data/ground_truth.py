@@ -87,3 +87,16 @@ def factor_grid_index(factors: np.ndarray, factor_sizes: Sequence[int]) -> np.nd
     sizes = np.asarray(factor_sizes, dtype=np.int64)
     bases = np.concatenate([np.cumprod(sizes[::-1])[::-1][1:], [1]])
     return np.asarray(factors, dtype=np.int64) @ bases
+
+
+def procedural_grid_values(grid: str, supersample: int, image_size: int, full_values: Sequence[np.ndarray],
+                           small_indices: Sequence[Sequence[int]]) -> Tuple[np.ndarray, ...]:
+    """The factor values of a procedurally rendered dataset's grid — ``full``, or ``small`` (the full grid's
+    values at ``small_indices``, for tests) — after checking its rendering settings."""
+    if grid not in ("full", "small"):
+        raise ValueError(f"grid must be 'full' or 'small', got {grid!r}")
+    if supersample < 1 or image_size < 8:
+        raise ValueError(f"supersample must be ≥ 1 and image_size ≥ 8, got {supersample} and {image_size}")
+    if grid == "full":
+        return tuple(full_values)
+    return tuple(full[index] for full, index in zip(full_values, small_indices))
