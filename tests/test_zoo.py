@@ -52,6 +52,8 @@ EXTRA_ARGUMENTS = {
     "factor_vae": {"discriminator_hidden": (16, 16)},
     "cvae_ind": {},
     "cvae_corr": {},
+    "topological_vae": {"blocks": "loop, segment", "anneal_steps": 4},  # K = 3 latent dimensions
+    "tilted_vae": {"tau": 2.0},
 }
 
 
