@@ -5,6 +5,7 @@ Examples and configs refer to components by string, so a run's ``config.json`` r
 """
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib
 import inspect
@@ -18,6 +19,22 @@ class UnknownNameError(KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its argument; show the plain sentence instead
         return str(self.args[0])
+
+
+#: set while a user's model file runs (:func:`replacing_registrations`): its names replace earlier ones
+_REPLACING = False
+
+
+@contextlib.contextmanager
+def replacing_registrations() -> Iterator[None]:
+    """Within this block a registration replaces an entry of the same name (a user's model file, loaded
+    with ``--model-file``, is authoritative for the names it registers)."""
+    global _REPLACING
+    previous, _REPLACING = _REPLACING, True
+    try:
+        yield
+    finally:
+        _REPLACING = previous
 
 
 class Registry:
@@ -54,7 +71,7 @@ class Registry:
 
         def decorator(obj: T) -> T:
             existing = self._raw_entries.get(name)
-            if existing is not None and existing is not obj and not replace:
+            if existing is not None and existing is not obj and not (replace or _REPLACING):
                 # Re-registration of the same qualified name (e.g. a module re-imported) is allowed.
                 same = getattr(existing, "__qualname__", None) == getattr(obj, "__qualname__", 0) and (
                     getattr(existing, "__module__", None) == getattr(obj, "__module__", 0)

@@ -21,3 +21,15 @@ def test_register_refuses_a_second_object_under_a_name():
 
 def test_zoo_is_registered():
     assert {"vae", "beta_vae", "ivae"} <= set(MODELS.names())
+
+
+def test_a_model_file_replaces_names_only_while_it_loads():
+    from pyrodisent.registry import Registry, replacing_registrations
+
+    registry = Registry("thing")
+    registry.register("a")(type("First", (), {}))
+    with replacing_registrations():
+        second = registry.register("a")(type("Second", (), {}))
+    assert registry.get("a") is second
+    with pytest.raises(ValueError, match="already registered"):
+        registry.register("a")(type("Third", (), {}))

@@ -24,6 +24,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from pyrodisent.protocols.base import Protocol, batch_needs, describe_mismatch
 from pyrodisent.protocols.settings import (Setting, SettingError, Settings, check_argument, keyword_arguments,
                                            nested_update, parse_value)
+from pyrodisent.registry import replacing_registrations
 from pyrodisent.runs.flags import nonnegative_float, positive_float, positive_int, seed as seed_value
 
 #: the trainer's settings (``trainer.KEY``); a protocol's ``training`` dict changes their defaults
@@ -70,7 +71,8 @@ _LOADED_MODEL_FILES: Dict[Path, Any] = {}
 
 def load_model_file(path) -> Path:
     """Run a Python file that registers models (or protocols) — once per file and process. Returns its
-    resolved path. A missing file is a ValueError naming it."""
+    resolved path. Its registrations replace entries of the same name. A missing file is a ValueError
+    naming it."""
     resolved = Path(path).expanduser().resolve()
     if not resolved.is_file():
         raise ValueError(f"--model-file {path}: no such file (expected a Python file registering a model with "
@@ -79,7 +81,8 @@ def load_model_file(path) -> Path:
         name = f"pyrodisent_model_file_{resolved.stem}_{len(_LOADED_MODEL_FILES)}"
         spec = importlib.util.spec_from_file_location(name, resolved)
         module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
+        with replacing_registrations():
+            spec.loader.exec_module(module)
         _LOADED_MODEL_FILES[resolved] = module
     return resolved
 
