@@ -205,26 +205,23 @@ def evaluate_command(args) -> int:
 
 
 def diagnose_command(args) -> int:
-    from pyrodisent.evaluation.diagnostics import diagnose
-    from pyrodisent.runs.runner import restore
+    from pyrodisent.runs.runner import diagnose_model, restore
 
     with bad_input(args):
-        prepared, trainer, run_dir = restore(args.run, device=args.device)
-        protocol = prepared.resolved.protocol
-        sizes = dict(num_draws=getattr(protocol, "diagnosis_draws", 100),
-                     num_obs=getattr(protocol, "diagnosis_points", 200) or 200,
-                     num_samples=getattr(protocol, "diagnosis_samples", 1000))
+        prepared, _, run_dir = restore(args.run, device=args.device)
+        if not prepared.resolved.protocol.diagnosis:
+            raise ValueError(f"protocol {prepared.resolved.protocol.name} diagnoses the posterior in its evaluation: "
+                             f"run pyrodisent evaluate {args.run}")
+        sizes = {}
         for key in ("num_draws", "num_obs", "num_samples"):
             value = getattr(args, key)
             if value is not None:
                 if value < 1:
                     raise ValueError(f"argument --{key.replace('_', '-')}: expected an integer ≥ 1, got {value}")
                 sizes[key] = value
-        sizes["khat_num_obs"] = sizes["num_obs"]
     run_dir.create(prepared.config(), resume=True)  # the lock; its config must be the one it was trained with
     try:
-        data = protocol.diagnosis_data(prepared.data)
-        summary = diagnose(prepared.model, data, run_dir, seed=prepared.resolved.seed, **sizes)
+        summary = diagnose_model(prepared, run_dir, **sizes)
         if run_dir.metrics_path.exists():
             run_dir.write_metrics({**run_dir.read_metrics(), **summary})
     finally:
