@@ -1,0 +1,25 @@
+"""The image benchmarks' pixel likelihood: the study's Bernoulli, or a Gaussian of a chosen std."""
+import pytest
+import torch
+
+from pyrodisent.likelihoods import BernoulliLikelihood, GaussianLikelihood
+from pyrodisent.protocols.settings import SettingError
+from pyrodisent.runs.runner import prepare
+from pyrodisent.runs.spec import RunSpec
+
+SMALL = {"grid": "small", "train_size": 32, "diagnosis_points": 0}
+
+
+def test_the_likelihood_setting_builds_the_pixel_likelihood():
+    bernoulli = prepare(RunSpec("vae", "circular_sprites", protocol_settings=SMALL))
+    assert isinstance(bernoulli.model.likelihood, BernoulliLikelihood)
+    gaussian = prepare(RunSpec("topological_vae", "circular_sprites",
+                               protocol_settings={**SMALL, "likelihood": "gaussian", "observation_scale": 0.2}))
+    assert isinstance(gaussian.model.likelihood, GaussianLikelihood)
+    assert torch.allclose(gaussian.model.likelihood.scale, torch.tensor(0.2))
+    assert gaussian.config()["derived"]["model_arguments"]["likelihood_args"] == {"scale": 0.2}
+
+
+def test_an_unknown_likelihood_is_named():
+    with pytest.raises(SettingError, match=r"protocol\.likelihood: expected one of bernoulli, gaussian, got 'poisson'"):
+        RunSpec("vae", "circular_sprites", protocol_settings={**SMALL, "likelihood": "poisson"}).resolve()
