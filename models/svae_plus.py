@@ -11,7 +11,8 @@ Generative model (paper §4, Eq. 4–6), for cells n with action (perturbation) 
 
 Guide: q(π_a,k) = Beta(c σ(ℓ_a,k), c (1 − σ(ℓ_a,k))) with mean σ(ℓ) and concentration c;
 q(γ_a,k | π_a,k) = RelaxedBernoulliStraightThrough(τ, π_a,k) — hard 0/1 samples on the forward pass,
-gradients through the relaxation — the same conditional as the model's, so the ELBO's mask terms reduce
+gradients through the relaxation — the same conditional as the model's (the gate machinery of
+:mod:`pyrodisent.distributions.gates`, shared with ``latent_shift``), so the ELBO's mask terms reduce
 to KL(q(π) ‖ Beta(1, K)): the Beta prior acts on the mask probabilities, as in the paper. ℓ starts at 5
 (every mask on, as the official code); q(μ_a,k) = N(m, s²); q(z | x) amortised and blind to the action
 (the encoder sees only log(1 + x) for counts). The posterior probability that action a moves latent k
@@ -31,6 +32,8 @@ from torch import nn
 from torch.nn.functional import softplus
 
 from pyrodisent.data.batch import Batch
+from pyrodisent.distributions.gates import (annealed_temperature, check_gate_settings, gate_probability_posterior,
+                                            relaxed_gate, sparsity_prior)
 from pyrodisent.model import LatentVariableModel
 from pyrodisent.registry import MODELS
 
@@ -116,10 +119,7 @@ class SparseShiftVAE(MeanShiftVAE):
                  temperature_anneal_steps: int = 0, initial_mask_logit: float = 5.0, initial_concentration: float = 10.0,
                  **kwargs):
         super().__init__(*args, **kwargs)
-        if sparsity <= 0:
-            raise ValueError(f"sparsity K must be positive (K > 1 for a sparse prior), got {sparsity}")
-        if temperature <= 0 or (final_temperature is not None and final_temperature <= 0):
-            raise ValueError("temperatures must be positive")
+        check_gate_settings(sparsity, temperature, final_temperature)
         self.sparsity = float(sparsity)
         self.initial_temperature = float(temperature)
         self.final_temperature = final_temperature
@@ -143,28 +143,21 @@ class SparseShiftVAE(MeanShiftVAE):
 
     @property
     def temperature(self) -> float:
-        if self.final_temperature is None or self.temperature_anneal_steps <= 0:
-            return self.initial_temperature
-        progress = min(1.0, self._step / self.temperature_anneal_steps)
-        return self.initial_temperature + progress * (self.final_temperature - self.initial_temperature)
+        return annealed_temperature(self.initial_temperature, self.final_temperature, self.temperature_anneal_steps,
+                                    self._step)
 
     def model_globals(self, batch: Batch) -> Dict[str, torch.Tensor]:
-        ones = self.mask_logits.new_ones(self.num_actions, self.latent_dim)
-        probability = pyro.sample("mask_probability", dist.Beta(ones, self.sparsity * ones).to_event(2))
-        temperature = torch.tensor(self.temperature, device=ones.device)
-        mask = pyro.sample("mask", dist.RelaxedBernoulliStraightThrough(temperature, probs=probability).to_event(2))
+        probability = pyro.sample("mask_probability", sparsity_prior(self.mask_logits, self.sparsity).to_event(2))
+        mask = pyro.sample("mask", relaxed_gate(probability, self.temperature).to_event(2))
         return {**super().model_globals(batch), "mask": mask}
 
     def mask_probability_posterior(self) -> dist.Beta:
         """q(π) = Beta(c σ(ℓ), c (1 − σ(ℓ)))."""
-        mean = torch.sigmoid(self.mask_logits).clamp(1e-4, 1 - 1e-4)
-        concentration = self.log_concentration.exp()
-        return dist.Beta(concentration * mean, concentration * (1 - mean))
+        return gate_probability_posterior(self.mask_logits, self.log_concentration)
 
     def guide_globals(self, batch: Batch) -> Dict[str, torch.Tensor]:
         probability = pyro.sample("mask_probability", self.mask_probability_posterior().to_event(2))
-        temperature = torch.tensor(self.temperature, device=self.mask_logits.device)
-        mask = pyro.sample("mask", dist.RelaxedBernoulliStraightThrough(temperature, probs=probability).to_event(2))
+        mask = pyro.sample("mask", relaxed_gate(probability, self.temperature).to_event(2))
         return {**super().guide_globals(batch), "mask": mask}
 
     def prior(self, batch: Batch, shift: torch.Tensor, mask: torch.Tensor) -> dist.Distribution:

@@ -34,6 +34,16 @@ def tiny_graph_data():
                         pair_batch_size=8)
 
 
+def tiny_pair_data():
+    """The same points, each with a partner: a noisy copy (``batch["x_pair"]``), for the models of pairs."""
+    data = tiny_data()
+    partner = data.x + 0.1 * torch.randn(data.x.shape, generator=torch.Generator().manual_seed(1))
+    return ArrayDataset(data.x, u=data.u, factors=data.factors, extras={**data.extras, "x_pair": partner})
+
+
+# Models that train on pair batches (sites z, z_pair); evaluation and diagnostics see the same pair batches.
+PAIR_MODELS = {"ada_gvae", "ada_mlvae", "latent_shift"}
+
 # Models that train on graph batches (they refuse plain ones): trained on tiny_graph_data(); evaluation and
 # diagnostics still see plain vertex batches, as for every other model.
 GRAPH_MODELS = {"cvae_ind", "cvae_corr"}
@@ -54,6 +64,9 @@ EXTRA_ARGUMENTS = {
     "cvae_corr": {},
     "topological_vae": {"blocks": "loop, segment", "anneal_steps": 4},  # K = 3 latent dimensions
     "tilted_vae": {"tau": 2.0},
+    "ada_gvae": {},
+    "ada_mlvae": {},
+    "latent_shift": {"gate_hidden": (8,), "shift_hidden": (8,)},
 }
 
 
@@ -74,7 +87,7 @@ GLOBAL_SITE_MODELS = {"mean_shift_vae", "svae_plus"}
 
 @pytest.mark.parametrize("name", sorted(EXTRA_ARGUMENTS))
 def test_model_trains_evaluates_and_diagnoses(name, tmp_path):
-    data = tiny_graph_data() if name in GRAPH_MODELS else tiny_data()
+    data = tiny_graph_data() if name in GRAPH_MODELS else tiny_pair_data() if name in PAIR_MODELS else tiny_data()
     pyro.set_rng_seed(0)
     model = MODELS.build(name, observation_shape=(D,), latent_dim=K, num_data=N, encoder_args=dict(hidden=(16,)),
                          decoder_args=dict(hidden=(16,)), **EXTRA_ARGUMENTS[name])
@@ -106,7 +119,7 @@ def test_model_trains_evaluates_and_diagnoses(name, tmp_path):
 def test_log_importance_weights_scored_in_groups_equal_one_pass(name, monkeypatch):
     """The model scores the guide's S draws in groups of rows (MODEL_ROWS_PER_PASS): the weights are those
     of a single pass over all S·B rows, whatever the grouping."""
-    data = tiny_data()
+    data = tiny_pair_data() if name in PAIR_MODELS else tiny_data()
     model = MODELS.build(name, observation_shape=(D,), latent_dim=K, num_data=N, encoder_args=dict(hidden=(16,)),
                          decoder_args=dict(hidden=(16,)), seed=0, **EXTRA_ARGUMENTS[name]).eval()
     batch = data.batch(torch.arange(10))

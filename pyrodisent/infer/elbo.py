@@ -73,6 +73,8 @@ class MeanFieldELBO:
             self._kl_cache[key] = False
             return None
         self._kl_cache[key] = True
+        if not torch.is_tensor(value):  # Pyro's KL of a distribution masked out with mask(False) is the number 0
+            value = torch.as_tensor(float(value))
         return value
 
     def __call__(self, model: Callable, guide: Callable, *args, **kwargs) -> Tuple[torch.Tensor, LossTerms]:

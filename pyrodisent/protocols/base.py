@@ -7,7 +7,7 @@ A protocol is registered by name in :data:`pyrodisent.registry.PROTOCOLS` and de
   settings of the networks it builds for a model), each a :class:`~.settings.Setting`;
 - ``training``: its defaults for the trainer's settings (epochs, batch size, learning rate, …);
 - ``provides``: what its batches carry beyond ``x`` (:data:`AUX`, :data:`ACTION`, :data:`GRAPH`,
-  :data:`SEQUENCE`). A model class states what it needs in ``batch_needs``; a model whose needs the
+  :data:`SEQUENCE`, ``PAIR``). A model class states what it needs in ``batch_needs``; a model whose needs the
   protocol does not provide is refused by name before anything runs.
 
 and implements :meth:`Protocol.load` (the data), :meth:`Protocol.model_arguments` (what the data fixes
@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any, ClassVar, Dict, FrozenSet, List, Mapping, Tuple
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, FrozenSet, List, Mapping, Tuple
 
+from pyrodisent.data.pairs import PAIR
 from pyrodisent.protocols.settings import Setting, Settings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -33,7 +34,8 @@ AUX = "aux"            # an auxiliary variable u per point (``batch.u``): segmen
 ACTION = "action"      # an action / intervention index per point (``batch["action"]``)
 GRAPH = "graph"        # edges and non-edge pairs between points (a ``GraphDataset``)
 SEQUENCE = "sequence"  # a time axis: each point is a sequence of frames
-BATCH_FIELDS = (AUX, ACTION, GRAPH, SEQUENCE)
+#: PAIR = "pair": a second observation per point sharing some factors (``batch["x_pair"]``, pyrodisent.data.pairs)
+BATCH_FIELDS = (AUX, ACTION, GRAPH, SEQUENCE, PAIR)
 
 
 def batch_needs(model_factory) -> FrozenSet[str]:
@@ -81,10 +83,15 @@ class Protocol:
     #: ``diagnosis_points``, ``diagnosis_samples``); an empty dict: the protocol diagnoses in its evaluation
     diagnosis: ClassVar[Dict[str, int]] = dict(draws=100, points=200, samples=1000)
 
+    #: settings that deliberately replace an inherited attribute of the same name (e.g. a ``dataset`` setting
+    #: in place of :class:`~.image_benchmarks.ImageBenchmark`'s ``dataset(seed)`` method, which the protocol
+    #: then does not use); any other setting that would hide an attribute is refused
+    replaced_attributes: ClassVar[Tuple[str, ...]] = ()
+
     def __init__(self, **settings: Any):
         self.values = self.declared().resolve(settings)
         for name, value in self.values.items():
-            if hasattr(type(self), name):
+            if hasattr(type(self), name) and name not in type(self).replaced_attributes:
                 raise TypeError(f"protocol setting {name!r} of {type(self).__name__} hides its attribute of that name")
             setattr(self, name, value)
 
@@ -123,6 +130,11 @@ class Protocol:
     def evaluate(self, model, data: ProtocolData, context: RunContext) -> Dict[str, Any]:
         """The metrics of a trained model (flat; written to metrics.json) and the protocol's pictures."""
         raise NotImplementedError
+
+    def training_callbacks(self, data: ProtocolData, seed: int) -> List[Callable]:
+        """Functions ``(trainer, epoch, row)`` the trainer calls after each epoch (e.g. re-mining the pairs of
+        the training set with the model being trained); none by default."""
+        return []
 
     def diagnosis_data(self, data: ProtocolData) -> "ArrayDataset":
         """The points the posterior diagnosis (InferenceData, PSIS k̂) is computed on: the first

@@ -127,18 +127,24 @@ class ImageBenchmark(Protocol):
                              "nothing to build from; set the blocks, e.g. --set blocks='points(3), segment, loop'")
         return auto_blocks(dataset)
 
+    def evaluation_images(self, data: ProtocolData):
+        """The single images the ELBO and the pictures are computed on: the training set (a protocol whose
+        training points are not single images, e.g. pairs, returns those it has)."""
+        return data.train
+
     def evaluate(self, model, data: ProtocolData, context: RunContext) -> Dict[str, Any]:
+        images = self.evaluation_images(data)
         metrics = disentanglement_metrics(data.dataset, representation_function(model),
                                           np.random.default_rng(context.seed + 1), num_train=self.metric_train,
                                           num_test=self.metric_test,
                                           num_votes_train=self.votes_train or self.metric_train,
                                           num_votes_eval=self.votes_test or self.metric_test, progress=context.progress)
-        metrics.update(elbo=evidence_lower_bound(model, data.train, seed=context.seed),
+        metrics.update(elbo=evidence_lower_bound(model, images, seed=context.seed),
                        train_seconds=context.result.train_seconds, data_seconds=data.data_seconds,
                        steps=context.result.steps)
-        plot_reconstructions(model, data.train, context.run.file("reconstructions.png"))
-        plot_latent_traversals(model, data.train, context.run.file("traversals.png"))
-        plot_kl_per_dimension(model, data.train, context.run.file("kl_per_dimension.png"))
+        plot_reconstructions(model, images, context.run.file("reconstructions.png"))
+        plot_latent_traversals(model, images, context.run.file("traversals.png"))
+        plot_kl_per_dimension(model, images, context.run.file("kl_per_dimension.png"))
         if has_topologies(data.dataset):
             metrics.update(topology_evaluation(model, data.dataset, self.topology_points, context.seed, context.run))
         return metrics

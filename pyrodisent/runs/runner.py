@@ -107,13 +107,15 @@ def train_and_evaluate(prepared: PreparedRun, run_dir: RunDirectory, device: str
 
 def build_trainer(prepared: PreparedRun, run_dir: Optional[RunDirectory], device: str = "auto",
                   progress: bool = True) -> Trainer:
-    """The prepared run's trainer (``num_threads`` sets torch's CPU threads for what follows)."""
+    """The prepared run's trainer (``num_threads`` sets torch's CPU threads for what follows), with the
+    protocol's training callbacks."""
     arguments = dict(prepared.training)
     threads = arguments.pop("num_threads", None)
     if threads:
         torch.set_num_threads(threads)
+    callbacks = prepared.resolved.protocol.training_callbacks(prepared.data, prepared.resolved.seed)
     return Trainer(prepared.model, prepared.data.train, seed=prepared.resolved.seed, run_dir=run_dir, device=device,
-                   progress=progress, **arguments)
+                   progress=progress, callbacks=callbacks, **arguments)
 
 
 def evaluate_model(prepared: PreparedRun, run_dir: RunDirectory, result: TrainingResult, device: str = "cpu",

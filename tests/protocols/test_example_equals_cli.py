@@ -60,6 +60,8 @@ CASES = {
     "circular_sprites": ("topological_vae.py", ["--prior", "normal", "--grid", "small", "--topology-points", "60",
                                                 *TINY_IMAGES],
                          ["--model", "beta_vae", "--set", "grid=small", "--set", "topology_points=60", *TINY_IMAGES_SET]),
+    "weak_pairs": ("weak_pairs.py", ["--model", "ada_gvae", "--grid", "small", "--pair-eval", "40", *TINY_IMAGES],
+                   ["--model", "ada_gvae", "--set", "grid=small", "--set", "pair_eval=40", *TINY_IMAGES_SET]),
     "sprite_sequences": ("gp_vae.py", ["--num-train", "8", "--num-test", "4", "--num-frames", "4", "--image-size",
                                        "16", "--width", "8", "--latent-dim", "2", "--epochs", "1", "--batch-size", "4",
                                        "--classifier-frames", "20"],
