@@ -5,6 +5,7 @@
     pyrodisent evaluate RUN_DIR                                 metrics and pictures of a trained run, again
     pyrodisent diagnose RUN_DIR                                 ArviZ InferenceData, PSIS k̂, global summaries
     pyrodisent compare RUN_DIR ... --out DIR                    one HTML page and a Markdown summary
+    pyrodisent sweep STUDY.yaml --out DIR [--workers N | --ray [ADDRESS]]   a study: models × settings × seeds
 
 ``train`` writes a run directory whose ``config.json`` is the complete specification of the run:
 ``pyrodisent train --config RUN/config.json`` repeats it. Also runs as ``python -m pyrodisent``.
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, TextIO
 
 from pyrodisent.registry import Registry
+from pyrodisent.runs.flags import positive_int
+from pyrodisent.training.distributed import environment_is_distributed
 from pyrodisent.runs.command_line import (BAD_INPUT_STATUS, FAILURE_STATUS, ExperimentParser, _describe,
                                           add_run_flags, add_spec_flags, bad_input, check_run_args, default_run_directory,
                                           format_table)
@@ -33,6 +36,9 @@ EXAMPLES = """examples:
   pyrodisent evaluate runs/ivae-0
   pyrodisent diagnose runs/ivae-0
   pyrodisent compare runs/ivae-* runs/vae-* --out reports/nonstationary
+  pyrodisent train --model beta_vae --protocol nonstationary --nproc 2     data-parallel over 2 processes
+  pyrodisent sweep study.yaml --out studies/beta --workers 4
+  pyrodisent compare studies/beta
 """
 
 
@@ -89,6 +95,9 @@ def build_parser(kinds: Sequence[str]) -> argparse.ArgumentParser:
     add_run_flags(train, "<model>-<protocol>")
     train.set_defaults(seed=None)
     add_spec_flags(train)
+    train.add_argument("--nproc", type=positive_int, default=1, metavar="N",
+                       help="data-parallel training over N processes on this machine (torch.distributed: gloo on "
+                            "CPU, NCCL on CUDA); under torchrun, its processes are used instead")
 
     for name, text in (("evaluate", "compute a trained run's metrics and pictures again (rewrites metrics.json)"),
                        ("diagnose", "ArviZ InferenceData, PSIS k̂ and global summaries of a trained run")):
@@ -112,12 +121,32 @@ def build_parser(kinds: Sequence[str]) -> argparse.ArgumentParser:
                     "run directories only.")
     compare.set_defaults(experiment_name="pyrodisent compare", prog="pyrodisent compare")
     compare.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR",
-                         help="run directories, or folders holding run directories (searched below)")
-    compare.add_argument("--out", type=Path, required=True, help="folder for report.html, report.md, runs.csv")
+                         help="run directories, or folders holding run directories (searched below), or a study "
+                              "directory written by sweep (its runs, grouped by model and each swept setting)")
+    compare.add_argument("--out", type=Path, default=None, help="folder for report.html, report.md, runs.csv "
+                         "(default for a study directory: STUDY_DIR/report)")
     compare.add_argument("--title", default=None, help="the report's title")
     compare.add_argument("--group-by", nargs="*", default=[], metavar="KEY",
                          help="config keys that split a model's runs, e.g. model_settings.beta")
     compare.add_argument("--debug", action="store_true", help="show the full traceback of an error")
+
+    sweep = commands.add_parser(
+        "sweep", help="run a study: models × protocols × settings grids × seeds, resumable, aggregated",
+        description="Expand STUDY.yaml into runs (each checked before any starts), run them in local worker "
+                    "processes or on Ray, one run directory each under --out; rerunning skips finished runs and "
+                    "resumes interrupted ones; writes study.csv and study.parquet (a row per run).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    sweep.set_defaults(experiment_name="pyrodisent sweep", prog="pyrodisent sweep")
+    sweep.add_argument("study", type=Path, metavar="STUDY.yaml", help="the study file (README: Studies)")
+    sweep.add_argument("--out", type=Path, required=True, help="the study directory")
+    sweep.add_argument("--workers", type=positive_int, default=1, metavar="N",
+                       help="runs at a time: local worker processes, or the CPUs of a local Ray instance")
+    sweep.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                       help="run on Ray: alone, a local instance with --workers CPUs; with ADDRESS (e.g. "
+                            "auto, or ray://head:10001), the cluster `ray start --head` started")
+    sweep.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads per run")
+    sweep.add_argument("--quiet", action="store_true", help="no progress bar")
+    sweep.add_argument("--debug", action="store_true", help="show the full traceback of an error")
     return parser
 
 
@@ -180,9 +209,33 @@ def train_command(args) -> int:
         prepared = prepare(spec.with_assignments(args.assignments))
     if args.out is None:
         args.out = default_run_directory(f"{spec.model}-{spec.protocol}")
+    spec = spec.with_assignments(args.assignments)
+    if args.nproc > 1 or environment_is_distributed():
+        from pyrodisent.runs.runner import run_data_parallel
+        from pyrodisent.training.distributed import launch
+
+        options = (spec, args.out, args.resume, args.overwrite, args.device, not args.quiet)
+        if environment_is_distributed():  # started by torchrun: this process is one rank
+            run_data_parallel(*options)
+        else:
+            launch(args.nproc, run_data_parallel, options)
+        return 0
     run(prepared, args.out, resume=args.resume, overwrite=args.overwrite, device=args.device,
         progress=not args.quiet)
     return 0
+
+
+def sweep_command(args) -> int:
+    from pyrodisent.runs.study import Study
+    from pyrodisent.runs.sweep import run_study
+
+    with bad_input(args):
+        study = Study.from_file(args.study)
+        plan = study.plan(args.out)
+    summary = run_study(plan, workers=args.workers, ray_address=args.ray, threads=args.threads,
+                        progress=not args.quiet)
+    print(summary.describe())
+    return 0 if summary.failed == 0 else FAILURE_STATUS
 
 
 def evaluate_command(args) -> int:
@@ -233,10 +286,24 @@ def diagnose_command(args) -> int:
 
 def compare_command(args) -> int:
     from pyrodisent.report import write_report
+    from pyrodisent.runs.study import StudyManifest
 
     with bad_input(args):
-        runs = find_runs(args.runs)
-        paths = write_report(runs, args.out, title=args.title, group_by=args.group_by)
+        manifest = StudyManifest.read(args.runs[0]) if len(args.runs) == 1 else None
+        if manifest is not None:  # a study directory: its finished runs, grouped by what it sweeps
+            runs = manifest.finished_runs()
+            if not runs:
+                raise ValueError(f"study {args.runs[0]} has no finished run yet (expected run directories with "
+                                 "metrics.json; run pyrodisent sweep first)")
+            group_by = args.group_by or manifest.group_by()
+            out = args.out or Path(args.runs[0]) / "report"
+            title = args.title or f"Study {manifest.name}"
+        elif args.out is None:
+            raise ValueError("compare needs --out DIR (the folder for the report) unless it is given one study "
+                             "directory")
+        else:
+            runs, group_by, out, title = find_runs(args.runs), args.group_by, args.out, args.title
+        paths = write_report(runs, out, title=title, group_by=group_by)
     print(f"compared {len(runs)} runs: {paths['html']} (open in a browser), {paths['markdown']}, {paths['table']}")
     return 0
 
@@ -269,7 +336,7 @@ def main(argv: Optional[Sequence[str]] = None, out: Optional[TextIO] = None) -> 
     if args.command == "train":
         check_run_args(parser, args, default_out=False)
     commands = {"train": train_command, "evaluate": evaluate_command, "diagnose": diagnose_command,
-                "compare": compare_command}
+                "compare": compare_command, "sweep": sweep_command}
     try:
         return commands[args.command](args)
     except KeyboardInterrupt:

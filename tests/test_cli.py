@@ -140,12 +140,12 @@ def test_help_names_every_command_and_flag():
     done = subprocess.run([sys.executable, "-m", "pyrodisent", "--help"], capture_output=True, text=True, cwd=ROOT,
                           timeout=120)
     assert done.returncode == 0
-    for command in ("list", "train", "evaluate", "diagnose", "compare"):
+    for command in ("list", "train", "evaluate", "diagnose", "compare", "sweep"):
         assert command in done.stdout
     assert "pyrodisent train --config runs/ivae-0/config.json" in done.stdout  # the worked examples
     flags = {"train": ["--model", "--protocol", "--set", "--config", "--model-file", "--seed", "--out", "--device",
-                       "--resume", "--overwrite"],
-             "compare": ["--out", "--group-by", "--title"], "diagnose": ["--num-draws"], "list": ["--settings"]}
+                       "--resume", "--overwrite", "--nproc"],
+             "compare": ["--out", "--group-by", "--title"], "sweep": ["--out", "--workers", "--ray", "--threads"], "diagnose": ["--num-draws"], "list": ["--settings"]}
     for command, expected in flags.items():
         text = subprocess.run([sys.executable, "-m", "pyrodisent", command, "--help"], capture_output=True, text=True,
                               cwd=ROOT, timeout=120).stdout

@@ -11,7 +11,10 @@ DISTRIBUTIONS = {"sklearn": "scikit-learn", "pyro": "pyro-ppl", "yaml": "pyyaml"
 
 
 def _declared():
-    requirements = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    """The dependencies and the optional extras a feature imports (ray for sweep --ray), not the test tools."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = [r for name, group in project.get("optional-dependencies", {}).items() if name != "test" for r in group]
+    requirements = project["dependencies"] + extras
     return {re.match(r"[A-Za-z0-9_.-]+", requirement).group(0).lower() for requirement in requirements}
 
 

@@ -185,11 +185,16 @@ def check_run_args(parser: argparse.ArgumentParser, args: argparse.Namespace,
         if default_out:
             args.out = default_run_directory(args.experiment_name)
     if args.quiet:
-        for module in EXPECTED_WARNING_MODULES:
-            warnings.filterwarnings("ignore", module=rf"{module}(\.|$)")
-        for category in expected_warning_categories():
-            warnings.filterwarnings("ignore", category=category)
+        silence_expected_warnings()
     return args
+
+
+def silence_expected_warnings() -> None:
+    """Ignore the warnings an example expects (``--quiet``, and a study's workers)."""
+    for module in EXPECTED_WARNING_MODULES:
+        warnings.filterwarnings("ignore", module=rf"{module}(\.|$)")
+    for category in expected_warning_categories():
+        warnings.filterwarnings("ignore", category=category)
 
 
 def default_run_directory(name: str) -> Path:

@@ -5,6 +5,8 @@ that can fail on bad input happens here, before a file is written. :func:`run` t
 directory, trains (resuming from its checkpoint when asked), evaluates with the protocol, diagnoses the
 posterior, trains the protocol's baselines when asked, and writes ``metrics.json`` with the pictures.
 :func:`restore` reopens a finished run (its model at the last checkpoint) for ``evaluate`` and ``diagnose``.
+:func:`run_data_parallel` is :func:`run` as one rank of a data-parallel run (``train --nproc N``, torchrun):
+every rank trains, rank 0 alone opens the run directory, evaluates and writes.
 """
 from __future__ import annotations
 
@@ -21,7 +23,8 @@ from pyrodisent.protocols.base import ProtocolData, RunContext
 from pyrodisent.protocols.settings import nested_update
 from pyrodisent.runs.command_line import format_comparison, format_table
 from pyrodisent.runs.spec import RESUMABLE_SETTINGS, ResolvedSpec, RunSpec
-from pyrodisent.training.run_directory import RunDirectory
+from pyrodisent.training.distributed import DistributedContext
+from pyrodisent.training.run_directory import RunDirectory, RunDirectoryError
 from pyrodisent.training.trainer import Trainer, TrainingResult
 
 #: the folder below a run directory where the protocol's baselines are trained
@@ -73,20 +76,41 @@ def prepare(spec: RunSpec | ResolvedSpec, data: Optional[ProtocolData] = None,
 
 
 def run(spec: RunSpec | PreparedRun, out, resume: bool = False, overwrite: bool = False, device: str = "auto",
-        progress: bool = True, file=None) -> Dict[str, Any]:
+        progress: bool = True, file=None, distributed: Optional[DistributedContext] = None) -> Dict[str, Any]:
     """Train, evaluate and diagnose one run into the directory ``out``; return its metrics.
 
     :param spec: a spec (prepared here) or a run :func:`prepare` returned.
     :param resume: continue the run in ``out`` from its checkpoint (only ``RESUMABLE_SETTINGS`` may differ).
     :param overwrite: replace the run in ``out``.
     :param file: where the closing table is printed (default: stdout).
+    :param distributed: this process's rank in a data-parallel run: every rank trains; rank 0 alone writes
+        the run directory, evaluates and returns the metrics (the other ranks return an empty dict).
     """
     started = time.perf_counter()
     prepared = spec if isinstance(spec, PreparedRun) else prepare(spec)
-    run_dir = RunDirectory(out).create(prepared.config(), resume=resume, overwrite=overwrite,
-                                       may_change=RESUMABLE_SETTINGS)
+    if distributed is not None:
+        failure = None
+        if distributed.is_main:
+            try:
+                run_dir = RunDirectory(out).create(prepared.config(), resume=resume, overwrite=overwrite,
+                                                   may_change=RESUMABLE_SETTINGS)
+            except Exception as error:
+                failure = f"{type(error).__name__}: {error}"
+                distributed.broadcast_object(failure)
+                raise
+        failure = distributed.broadcast_object(failure)
+        if failure is not None:
+            raise RunDirectoryError(f"rank 0 could not open the run directory {out}: {failure}")
+        if not distributed.is_main:  # trains its share; reads the checkpoint on resume, writes nothing
+            build_trainer(prepared, RunDirectory(out), device=device, progress=False,
+                          distributed=distributed).fit(resume=resume)
+            return {}
+    else:
+        run_dir = RunDirectory(out).create(prepared.config(), resume=resume, overwrite=overwrite,
+                                           may_change=RESUMABLE_SETTINGS)
     try:
-        metrics = train_and_evaluate(prepared, run_dir, device=device, progress=progress, resume=resume)
+        metrics = train_and_evaluate(prepared, run_dir, device=device, progress=progress, resume=resume,
+                                     distributed=distributed)
         metrics["run_seconds"] = time.perf_counter() - started  # data, training, evaluation
         metrics["peak_rss_gb"] = peak_rss_gb()
         if prepared.baselines:
@@ -98,15 +122,15 @@ def run(spec: RunSpec | PreparedRun, out, resume: bool = False, overwrite: bool 
 
 
 def train_and_evaluate(prepared: PreparedRun, run_dir: RunDirectory, device: str = "auto", progress: bool = True,
-                       resume: bool = False) -> Dict[str, Any]:
+                       resume: bool = False, distributed: Optional[DistributedContext] = None) -> Dict[str, Any]:
     """Train the prepared model into ``run_dir`` and return its metrics (evaluation and diagnosis)."""
-    trainer = build_trainer(prepared, run_dir, device=device, progress=progress)
+    trainer = build_trainer(prepared, run_dir, device=device, progress=progress, distributed=distributed)
     result = trainer.fit(resume=resume)
     return evaluate_model(prepared, run_dir, result, device=str(trainer.device), progress=progress)
 
 
 def build_trainer(prepared: PreparedRun, run_dir: Optional[RunDirectory], device: str = "auto",
-                  progress: bool = True) -> Trainer:
+                  progress: bool = True, distributed: Optional[DistributedContext] = None) -> Trainer:
     """The prepared run's trainer (``num_threads`` sets torch's CPU threads for what follows), with the
     protocol's training callbacks."""
     arguments = dict(prepared.training)
@@ -115,7 +139,7 @@ def build_trainer(prepared: PreparedRun, run_dir: Optional[RunDirectory], device
         torch.set_num_threads(threads)
     callbacks = prepared.resolved.protocol.training_callbacks(prepared.data, prepared.resolved.seed)
     return Trainer(prepared.model, prepared.data.train, seed=prepared.resolved.seed, run_dir=run_dir, device=device,
-                   progress=progress, callbacks=callbacks, **arguments)
+                   progress=progress, callbacks=callbacks, distributed=distributed, **arguments)
 
 
 def evaluate_model(prepared: PreparedRun, run_dir: RunDirectory, result: TrainingResult, device: str = "cpu",
@@ -200,6 +224,24 @@ def restore(path, device: str = "auto") -> Tuple[PreparedRun, Trainer, RunDirect
                            f"{run_dir.config_path} --out {path} --resume")
     trainer.model.eval()
     return prepared, trainer, run_dir
+
+
+def run_data_parallel(spec: RunSpec, out, resume: bool = False, overwrite: bool = False, device: str = "auto",
+                      progress: bool = True) -> Dict[str, Any]:
+    """:func:`run` as one rank of the process group the environment describes (torchrun's variables, or
+    :func:`pyrodisent.training.distributed.launch`); the rank's torch threads are its share of the cores."""
+    import os
+
+    from pyrodisent.training.distributed import finish, initialise
+
+    if "OMP_NUM_THREADS" not in os.environ:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("WORLD_SIZE", "1"))))
+    context = initialise(device)
+    try:
+        return run(spec, out, resume=resume, overwrite=overwrite, device=str(context.device),
+                   progress=progress and context.is_main, distributed=context)
+    finally:
+        finish()
 
 
 def peak_rss_gb() -> float:

@@ -142,16 +142,23 @@ class RunSpec:
     def with_assignments(self, assignments: Sequence[str]) -> "RunSpec":
         """A copy with ``KEY=VALUE`` assignments applied (values read as YAML); unknown keys are named
         with the valid ones."""
-        spec = dataclasses.replace(self, model_settings=dict(self.model_settings),
-                                   protocol_settings=dict(self.protocol_settings),
-                                   trainer_settings=dict(self.trainer_settings))
+        values = []
         for text in assignments:
             key, sep, raw = text.partition("=")
             key = key.strip()
             if not sep or not key:
                 raise SettingError(f"--set {text}: expected KEY=VALUE, e.g. --set model.beta=4")
+            values.append((key, parse_value(raw)))
+        return self.with_values(values)
+
+    def with_values(self, values: Sequence[Tuple[str, Any]]) -> "RunSpec":
+        """A copy with ``(KEY, value)`` pairs applied, the keys those of ``--set`` (a study's grids and
+        settings); unknown keys are named with the valid ones."""
+        spec = dataclasses.replace(self, model_settings=dict(self.model_settings),
+                                   protocol_settings=dict(self.protocol_settings),
+                                   trainer_settings=dict(self.trainer_settings))
+        for key, value in values:
             kind, name = spec.locate(key)
-            value = parse_value(raw)
             if kind == "model":
                 path = name.split(".")
                 nested: Any = value

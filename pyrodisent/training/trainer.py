@@ -20,6 +20,10 @@ minibatch of the data in order, evaluated without gradients and leaving every ge
 so a step that blows the weights up never reaches the checkpoint, whichever batch of an epoch it is.
 On resume the learning rate and gradient clipping may differ from the checkpoint's: the schedule is
 rescaled to the new learning rate.
+
+Data-parallel (``distributed=``, :mod:`pyrodisent.training.distributed`): every rank steps through the same
+global minibatches, trains on its share of each, and the ranks' gradients are combined before the step —
+the single-process step on the global batch; rank 0 alone writes the log and the checkpoints.
 """
 from __future__ import annotations
 
@@ -39,6 +43,7 @@ from tqdm.auto import tqdm
 from pyrodisent.training.auxiliary import IndependentMinibatches
 from pyrodisent.data.arrays import ArrayDataset
 from pyrodisent.training.devices import resolve_device, set_seed
+from pyrodisent.training.distributed import DistributedContext
 from pyrodisent.infer.elbo import MeanFieldELBO, build_objective
 from pyrodisent.training.run_directory import CsvLog, RunDirectory, atomic_write_bytes
 
@@ -134,6 +139,8 @@ class Trainer:
     :param progress: show a tqdm progress bar.
     :param parameters: the parameters to optimise (default: the model's ``parameter_groups(lr)`` and the
         Pyro parameters of its model and guide, those at ``lr × model.global_lr_factor``); the others stay fixed.
+    :param distributed: this process's rank in a data-parallel run (its device replaces ``device``); None:
+        one process.
     """
 
     def __init__(
@@ -158,6 +165,7 @@ class Trainer:
         callbacks: Sequence[Callable] = (),
         progress: bool = True,
         parameters: Optional[Sequence[torch.nn.Parameter]] = None,
+        distributed: Optional[DistributedContext] = None,
     ):
         if epochs < 1:
             raise ValueError(f"epochs must be ≥ 1, got {epochs}")
@@ -176,7 +184,11 @@ class Trainer:
         shape = getattr(model, "observation_shape", None)
         if shape is not None and tuple(shape) != data.observation_shape:
             raise ValueError(f"model expects observations of shape {tuple(shape)}, the data has {data.observation_shape}")
-        self.device = resolve_device(device)
+        self.distributed = distributed
+        if distributed is not None:
+            distributed.check_batches(len(data), batch_size)
+            progress = progress and distributed.is_main
+        self.device = distributed.device if distributed is not None else resolve_device(device)
         self.model = model.to(self.device)
         self.data = data.to(self.device)
         self.epochs = epochs
@@ -197,6 +209,9 @@ class Trainer:
         self.loader = self.data.loader(batch_size, shuffle=True, generator=torch.Generator().manual_seed(seed))
         # Pyro parameters are created lazily: one trace before the optimizer exists, as SVI does.
         self.pyro_parameters = collect_pyro_parameters(self.model, self._first_batch())
+        if distributed is not None:  # every rank starts from rank 0's weights
+            distributed.broadcast_parameters([*self.model.parameters(), *self.model.buffers(),
+                                              *self.pyro_parameters.values()])
         auxiliary = list(self.model.auxiliary_objectives()) if hasattr(self.model, "auxiliary_objectives") else []
         names = [objective.name for objective in auxiliary]
         if len(set(names)) != len(names):
@@ -272,8 +287,13 @@ class Trainer:
             "reference_loss": self.reference_loss,
         }
 
+    @property
+    def writes(self) -> bool:
+        """Whether this process writes the run directory (one process, or rank 0 of several)."""
+        return self.run_dir is not None and (self.distributed is None or self.distributed.is_main)
+
     def save_checkpoint(self) -> None:
-        if self.run_dir is None:
+        if not self.writes:
             return
         buffer = io.BytesIO()
         torch.save(self.state_dict(), buffer)
@@ -374,6 +394,8 @@ class Trainer:
                 with torch.no_grad(), pyro.validation_enabled(False):  # NaN parameters of q or p: a NaN loss
                     loss, _ = self.objective(self.model.model, self.model.guide, self._check_batch())
                 loss_value = float(loss)
+                if self.distributed is not None:  # the ranks' noise differs: decide on their mean, together
+                    loss_value = float(self.distributed.combine(loss.detach(), 1.0 / self.distributed.world_size))
             finally:
                 pyro.util.set_rng_state(rng)
                 if cuda_rng is not None:
@@ -408,7 +430,7 @@ class Trainer:
                 self.load_checkpoint(self.run_dir.checkpoint_path)
             # else: stopped before its first checkpoint; starting over is exactly what it would have done
         log = None
-        if self.run_dir is not None:
+        if self.writes:
             log = CsvLog(self.run_dir.log_path, rows=self.history)  # the checkpoint's rows (none on a fresh run)
         start = time.perf_counter()
         elapsed_before = self.history[-1]["seconds"] if self.history else 0.0
@@ -418,6 +440,8 @@ class Trainer:
         self.model.train()
         try:
             while self.epoch < self.epochs:
+                if self.distributed is not None:  # each rank's own noise, reproducible from (seed, epoch, rank)
+                    pyro.set_rng_seed(self.distributed.noise_seed(self.seed, self.epoch))
                 row = self._train_epoch(bar, start, elapsed_before)
                 self.history.append(row)
                 self.epoch += 1
@@ -440,12 +464,24 @@ class Trainer:
         return TrainingResult(history=list(self.history), train_seconds=seconds, steps=self.step)
 
     def train_step(self, batch, batch_in_epoch: int = 0):
-        """One SVI step on ``batch``: returns the loss (a float) and its detached parts."""
+        """One SVI step on ``batch``: returns the loss (a float) and its detached parts. Data-parallel, ``batch``
+        is the global minibatch: this rank trains on its share and the ranks' gradients, loss and parts
+        are combined with weights share / batch (see :mod:`pyrodisent.training.distributed`)."""
+        weight = 1.0
+        if self.distributed is not None:
+            local = self.data.batch(self.distributed.shard(batch.index))
+            weight = local.size / batch.size
+            batch = local
         self.model.set_training_step(self.step)
         # Validate shapes and supports on the run's first step; then run without checks for speed.
         with pyro.validation_enabled(self.step == 0):
             loss, terms = self.objective(self.model.model, self.model.guide, batch)
-        loss_value = float(loss.detach())
+        if self.distributed is not None:
+            loss_value = float(self.distributed.combine(loss.detach(), weight))
+            terms = {name: self.distributed.combine(torch.as_tensor(value), weight).float()
+                     for name, value in terms.items()}
+        else:
+            loss_value = float(loss.detach())
         per_point = loss_value / len(self.data)
         if self.reference_loss is None and math.isfinite(per_point):
             self.reference_loss = per_point
@@ -459,6 +495,8 @@ class Trainer:
                 f"{what}; training stopped and {self._kept_checkpoint()}. {self._advice()}")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.distributed is not None:
+            self.distributed.combine_gradients(self.optimized_parameters, weight)
         if self.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.optimized_parameters, self.grad_clip)
         self.optimizer.step()
@@ -467,6 +505,8 @@ class Trainer:
                               else objective.loss(batch))
             optimizer.zero_grad(set_to_none=True)
             auxiliary_loss.backward()
+            if self.distributed is not None:
+                self.distributed.combine_gradients(objective.parameters, weight)
             optimizer.step()
         if hasattr(self.model, "after_step"):
             self.model.after_step(batch)
