@@ -23,7 +23,9 @@ BetaVAE and FactorVAE scores on ``metric_train`` / ``metric_test`` points, the E
 posterior diagnosis — the ELBO, pictures and diagnosis on single images: the first image of each pair for pair
 models), ``train_seconds``, and for the models that say which latent dimensions a pair changed (Ada models:
 above the adaptive threshold; latent_shift: open gates) ``changed_dims_precision`` / ``changed_dims_recall``
-(:mod:`pyrodisent.metrics.changed_dimensions`) on ``pair_eval`` fresh exact pairs of uncorrelated factors.
+(:mod:`pyrodisent.metrics.changed_dimensions`) on ``pair_eval`` fresh exact pairs of uncorrelated factors;
+for every model ``pair_crosstalk`` of the ``correlated_factors`` (:mod:`pyrodisent.metrics.pair_crosstalk`:
+does the latent of one carry the other?) on ``metric_test`` fresh uncorrelated points.
 """
 from __future__ import annotations
 
@@ -39,7 +41,9 @@ from pyrodisent.data.ground_truth import GroundTruthData
 from pyrodisent.data.mined_pairs import PairMining, mined_pair_dataset, nearest_neighbour_partners, posterior_means
 from pyrodisent.data.pairs import (CHANGED_FACTORS, PAIR, PAIR_FACTORS, PAIR_OBSERVATION, CorrelatedFactors, approximate_pairs,
                                    factor_index, paired_dataset, weak_pairs)
+from pyrodisent.evaluation.scoring import representation_function
 from pyrodisent.metrics.changed_dimensions import changed_dimension_scores, latent_factor_matching
+from pyrodisent.metrics.pair_crosstalk import pair_crosstalk
 from pyrodisent.protocols.base import ProtocolData, RunContext, batch_needs
 from pyrodisent.protocols.image_benchmarks import IMAGE_SETTINGS, ImageBenchmark
 from pyrodisent.protocols.settings import Setting, keyword_arguments
@@ -203,7 +207,17 @@ class WeakPairs(ImageBenchmark):
         metrics = super().evaluate(model, data, context)
         if infers_changed_dimensions(model):
             metrics.update(self.changed_dimension_metrics(model, data.dataset, context.seed))
+        metrics.update(pair_crosstalk=self.correlated_pair_crosstalk(model, data.dataset, context.seed))
         return metrics
+
+    def correlated_pair_crosstalk(self, model, dataset: GroundTruthData, seed: int) -> float:
+        """:func:`~pyrodisent.metrics.pair_crosstalk.pair_crosstalk` of the ``correlated_factors`` on
+        ``metric_test`` fresh, uncorrelated points (whether or not training correlated them)."""
+        pair = tuple(factor_index(dataset, name) for name in self.correlated_factors)
+        rng = np.random.default_rng([seed, 3])
+        factors = dataset.sample_factors(self.metric_test, rng)
+        codes = representation_function(model)(dataset.sample_observations_from_factors(factors, rng))
+        return pair_crosstalk(codes, factors, pair)
 
     def changed_dimension_metrics(self, model, dataset: GroundTruthData, seed: int) -> Dict[str, float]:
         """Precision and recall of the model's changed dimensions on ``pair_eval`` fresh exact, uncorrelated pairs."""
