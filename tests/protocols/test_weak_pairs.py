@@ -23,7 +23,7 @@ TINY = {"grid": "small", "train_size": 48, "steps": 2, "latent_dim": 3, "metric_
 def test_each_model_runs_through_the_runner(model, settings, tmp_path):
     metrics = run(RunSpec(model, "weak_pairs", seed=0, protocol_settings={**TINY, **settings}), tmp_path / model,
                   device="cpu", progress=False, file=io.StringIO())
-    for key in ("mig", "dci_disentanglement", "factor_vae_score", "elbo", "train_seconds", "khat_median"):
+    for key in ("mig", "dci_disentanglement", "factor_vae_score", "elbo", "train_seconds", "khat_median", "pair_crosstalk"):
         assert key in metrics and np.isfinite(metrics[key]), key
     pair_metrics = {"changed_dims_precision", "changed_dims_recall"}
     if model == "beta_vae":
