@@ -41,6 +41,19 @@ def tiny_pair_data():
     return ArrayDataset(data.x, u=data.u, factors=data.factors, extras={**data.extras, "x_pair": partner})
 
 
+def tiny_labelled_data():
+    """The same points with two labels of their factors (2 and 3 classes), half of the points labelled, for the
+    concept models."""
+    data = tiny_data()
+    factors = data.factors.numpy()
+    labels = np.stack([factors[:, 0] > 0, np.digitize(factors[:, 1], [-0.5, 0.5])], 1)
+    return ArrayDataset(data.x, u=data.u, factors=data.factors,
+                        extras={**data.extras, "labels": labels, "labelled": np.arange(N) % 2 == 0})
+
+
+# Models that train on labelled batches (batch["labels"], batch["labelled"]); evaluation sees the same batches.
+LABEL_MODELS = {"ccvae"}
+
 # Models that train on pair batches (sites z, z_pair); evaluation and diagnostics see the same pair batches.
 PAIR_MODELS = {"ada_gvae", "ada_mlvae", "latent_shift"}
 
@@ -67,6 +80,7 @@ EXTRA_ARGUMENTS = {
     "ada_gvae": {},
     "ada_mlvae": {},
     "latent_shift": {"gate_hidden": (8,), "shift_hidden": (8,)},
+    "ccvae": {"label_classes": (2, 3), "classifier_samples": 10},
 }
 
 
@@ -87,7 +101,8 @@ GLOBAL_SITE_MODELS = {"mean_shift_vae", "svae_plus"}
 
 @pytest.mark.parametrize("name", sorted(EXTRA_ARGUMENTS))
 def test_model_trains_evaluates_and_diagnoses(name, tmp_path):
-    data = tiny_graph_data() if name in GRAPH_MODELS else tiny_pair_data() if name in PAIR_MODELS else tiny_data()
+    data = (tiny_graph_data() if name in GRAPH_MODELS else tiny_pair_data() if name in PAIR_MODELS
+            else tiny_labelled_data() if name in LABEL_MODELS else tiny_data())
     pyro.set_rng_seed(0)
     model = MODELS.build(name, observation_shape=(D,), latent_dim=K, num_data=N, encoder_args=dict(hidden=(16,)),
                          decoder_args=dict(hidden=(16,)), **EXTRA_ARGUMENTS[name])
@@ -119,7 +134,7 @@ def test_model_trains_evaluates_and_diagnoses(name, tmp_path):
 def test_log_importance_weights_scored_in_groups_equal_one_pass(name, monkeypatch):
     """The model scores the guide's S draws in groups of rows (MODEL_ROWS_PER_PASS): the weights are those
     of a single pass over all S·B rows, whatever the grouping."""
-    data = tiny_pair_data() if name in PAIR_MODELS else tiny_data()
+    data = tiny_pair_data() if name in PAIR_MODELS else tiny_labelled_data() if name in LABEL_MODELS else tiny_data()
     model = MODELS.build(name, observation_shape=(D,), latent_dim=K, num_data=N, encoder_args=dict(hidden=(16,)),
                          decoder_args=dict(hidden=(16,)), seed=0, **EXTRA_ARGUMENTS[name]).eval()
     batch = data.batch(torch.arange(10))

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Dict, FrozenSet, List, Mapping, Tuple
 
+from pyrodisent.data.labels import LABELS
 from pyrodisent.data.pairs import PAIR
 from pyrodisent.protocols.settings import Setting, Settings
 
@@ -35,7 +36,9 @@ ACTION = "action"      # an action / intervention index per point (``batch["acti
 GRAPH = "graph"        # edges and non-edge pairs between points (a ``GraphDataset``)
 SEQUENCE = "sequence"  # a time axis: each point is a sequence of frames
 #: PAIR = "pair": a second observation per point sharing some factors (``batch["x_pair"]``, pyrodisent.data.pairs)
-BATCH_FIELDS = (AUX, ACTION, GRAPH, SEQUENCE, PAIR)
+#: LABELS = "labels": labels of the factors, some points labelled (``batch["labels"]``, ``batch["labelled"]``,
+#: pyrodisent.data.labels)
+BATCH_FIELDS = (AUX, ACTION, GRAPH, SEQUENCE, PAIR, LABELS)
 
 
 def batch_needs(model_factory) -> FrozenSet[str]:
