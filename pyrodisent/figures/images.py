@@ -104,3 +104,27 @@ def plot_imputed_sequences(complete: np.ndarray, observed_mask: np.ndarray, impu
     for t in range(num_frames):
         axes[0, t].set_title(f"t={t}", fontsize=7)
     return save_figure(fig, path)
+
+
+def plot_image_rows(rows, row_labels, path, column_labels=None) -> Path:
+    """A grid of images: row r shows ``rows[r]`` ((n, C, H, W) tensors in [0, 1], rows may differ in n), labelled
+    ``row_labels[r]`` on the left and the columns ``column_labels`` on top (optional)."""
+    if len(rows) != len(row_labels) or not rows:
+        raise ValueError(f"expected one label per row and at least one row, got {len(rows)} rows and "
+                         f"{len(row_labels)} labels")
+    width = max(len(images) for images in rows)
+    fig, axes = subplots(len(rows), width, figsize=(1.1 * width, 1.1 * len(rows)), squeeze=False)
+    for r, images in enumerate(rows):
+        pictures = _as_images(images)
+        for c in range(width):
+            axis = axes[r, c]
+            if c < len(pictures):
+                axis.imshow(pictures[c], cmap="gray", vmin=0, vmax=1)
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if c >= len(pictures):
+                axis.axis("off")
+        axes[r, 0].set_ylabel(row_labels[r], fontsize=7)
+    for c, label in enumerate(column_labels or []):
+        axes[0, c].set_title(label, fontsize=7)
+    return save_figure(fig, path)

@@ -1,0 +1,122 @@
+"""Label-conditioned concepts (issue #17) over any ground-truth image dataset with a label set.
+
+Training data: ``train_size`` images of the dataset named by ``dataset`` (procedural dSprites, circular_sprites,
+shapes3d, …) with the labels of its label set (:data:`pyrodisent.data.labels.LABEL_SETS`; setting ``labels`` picks
+some by name), functions of the factors such as "shape is heart" or "posX in the right third", two of them over
+one factor. A ``labelled_fraction`` of the images is labelled (the mask drawn from the seed); the concept models
+(``ccvae``, ``clap``) read the labels of those only, every other image model (``beta_vae``, …) trains on the
+images alone.
+
+Evaluation: the image benchmarks' metrics (:mod:`.image_benchmarks`) and ``train_seconds``, and the concept
+metrics (:mod:`pyrodisent.evaluation.concepts`) on fresh labelled images — probes and β-VAE's probe blocks fitted
+on ``probe_fit`` images, scores on ``probe_test`` images: ``label_accuracy``, per-label ``localisation`` (own block
+against the best other block, normalised by the label's chance), ``intervention_success`` (on
+``intervention_points`` images) — and the pictures ``conditional_generation.png`` (each label set to each class,
+the style kept) and ``core_walks.png`` (a walk along each dimension of each label's block).
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Dict
+
+import numpy as np
+
+from pyrodisent.concept_model import ConceptModel
+from pyrodisent.data.arrays import ArrayDataset
+from pyrodisent.data.ground_truth import GroundTruthData
+from pyrodisent.data.labels import LABELS, label_set, labelled_dataset
+from pyrodisent.evaluation.concepts import concept_metrics, plot_concept_pictures
+from pyrodisent.protocols.base import ProtocolData, RunContext
+from pyrodisent.protocols.image_benchmarks import IMAGE_SETTINGS, ImageBenchmark
+from pyrodisent.protocols.settings import Setting, keyword_arguments
+from pyrodisent.registry import DATASETS, MODELS, PROTOCOLS
+from pyrodisent.runs.flags import number, positive_int
+
+#: image settings whose defaults differ here, sized for a run of a few minutes on 2 CPU cores with evaluation
+CONCEPTS_DEFAULTS = dict(train_size=5_000, steps=1_500, metric_train=1_500, metric_test=750, votes_train=200,
+                         votes_test=100)
+fraction = number(float, at_least=0, at_most=1, name="fraction")
+
+
+def named_ground_truth(protocol: str, name: str, grid: str, data_path, seed: int) -> GroundTruthData:
+    """The registered ground-truth image dataset ``name``, built with the grid, path and seed it accepts."""
+    factory = DATASETS.get(name)
+    accepted = keyword_arguments(factory)
+    offered = dict(grid=grid, seed=seed, path=data_path)
+    dataset = factory(**{key: value for key, value in offered.items()
+                         if key in accepted and not (key == "path" and value is None)})
+    if not isinstance(dataset, GroundTruthData) or len(dataset.observation_shape) != 3:
+        raise ValueError(f"protocol {protocol}: dataset {name!r} is not a ground-truth image dataset "
+                         f"(expected observations (C, H, W) and known factors)")
+    if not dataset.factors_are_discrete:
+        raise ValueError(f"protocol {protocol}: dataset {name!r} has continuous factors; labels need a factor grid")
+    return dataset
+
+
+@PROTOCOLS.register("concepts")
+class Concepts(ImageBenchmark):
+    """Label-conditioned concepts (CCVAE, CLAP, β-VAE with probes): labels of factors, a labelled fraction."""
+
+    name = "concepts"
+    provides = frozenset({LABELS})
+    default_model = "ccvae"
+    replaced_attributes = ("dataset",)  # the setting names the dataset; ImageBenchmark.dataset(seed) is unused
+    comparison_columns = ("label_accuracy", "localisation", "intervention_success", "mig", "elbo")
+    settings = (
+        Setting("dataset", "dsprites_procedural", "the ground-truth image dataset with a label set "
+                "(dsprites_procedural, dsprites, circular_sprites, shapes3d)", str),
+        Setting("grid", "full", "factor grid of the procedural datasets: full, or small (tests)",
+                choices=("full", "small")),
+        Setting("data_path", None, "file or folder of a real dataset (dsprites, shapes3d; else $PYRODISENT_DATA)", str,
+                optional=True),
+        Setting("labels", None, "the labels, by name (none: the dataset's whole label set)", str, many=True,
+                optional=True),
+        Setting("labelled_fraction", 1.0, "share of the training images whose labels the models may read", fraction),
+        Setting("probe_fit", 2_000, "fresh labelled images fitting the probes (and β-VAE's probe blocks)",
+                positive_int),
+        Setting("probe_test", 1_000, "fresh labelled images scoring label accuracy and localisation", positive_int),
+        Setting("intervention_points", 500, "test images of the intervention test", positive_int),
+    ) + tuple(Setting(**{**s.__dict__, "default": CONCEPTS_DEFAULTS[s.name]}) if s.name in CONCEPTS_DEFAULTS
+              else s for s in IMAGE_SETTINGS)
+
+    # ------------------------------------------------------------------ data
+    def ground_truth(self, seed: int) -> GroundTruthData:
+        return named_ground_truth(self.name, self.dataset, self.grid, self.data_path, seed)
+
+    def label_set(self):
+        return label_set(self.dataset, self.labels or ())
+
+    def load(self, model_name: str, seed: int) -> ProtocolData:
+        dataset = self.ground_truth(seed)
+        labels = self.label_set()
+        start = time.perf_counter()
+        rng = np.random.default_rng(seed)
+        images, config = self.training_set(dataset, rng)
+        train = labelled_dataset(images, dataset, labels, self.labelled_fraction, np.random.default_rng([seed, 1]))
+        fresh = np.random.default_rng([seed, 2])
+        probe_fit = labelled_dataset(dataset.training_set(self.probe_fit, fresh), dataset, labels, 1.0, 0)
+        probe_test = labelled_dataset(dataset.training_set(self.probe_test, fresh), dataset, labels, 1.0, 0)
+        config = dict(config, dataset=self.dataset, labels=list(labels.names), label_classes=list(labels.num_classes),
+                      label_factors=list(labels.factors), labelled=int(train.extras["labelled"].sum()))
+        return ProtocolData(train=train, config=config, dataset=dataset, labels=labels, probe_fit=probe_fit,
+                            probe_test=probe_test, data_seconds=time.perf_counter() - start)
+
+    # ------------------------------------------------------------------ models
+    def model_arguments(self, model_name: str, data: ProtocolData, training) -> Dict[str, Any]:
+        arguments = super().model_arguments(model_name, data, training)
+        if issubclass(MODELS.get(model_name), ConceptModel):
+            arguments["label_classes"] = list(data.labels.num_classes)
+        return arguments
+
+    # ------------------------------------------------------------------ evaluation
+    def evaluation_images(self, data: ProtocolData) -> ArrayDataset:
+        return data.train
+
+    def evaluate(self, model, data: ProtocolData, context: RunContext) -> Dict[str, Any]:
+        metrics = super().evaluate(model, data, context)
+        labels = data.labels
+        metrics.update(concept_metrics(model, data.probe_fit, data.probe_test, labels.names, labels.num_classes,
+                                       context.seed, intervention_points=self.intervention_points))
+        plot_concept_pictures(model, data.probe_fit, data.probe_test, labels.names, labels.num_classes, context.seed,
+                              context.run)
+        return metrics
