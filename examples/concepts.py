@@ -2,6 +2,7 @@
 
     python examples/concepts.py --model ccvae --labelled-fraction 1.0 --dataset dsprites_procedural --seed 0 --out runs/ccvae-0
     python examples/concepts.py --model ccvae --labelled-fraction 0.1 --seed 0   # semi-supervised: 10 % labelled
+    python examples/concepts.py --model clap --labelled-fraction 1.0 --seed 0
     python examples/concepts.py --model beta_vae --seed 0                         # no labels, linear probes
     python examples/concepts.py --model ccvae --dataset circular_sprites --labels red hue_third large
 
@@ -17,13 +18,14 @@ checkpoint.pt and the posterior diagnosis.
 """
 from pyrodisent.runs.command_line import run_command_line, run_example
 
-MODELS = {"ccvae": "ccvae", "beta_vae": "beta_vae"}
+MODELS = {"ccvae": "ccvae", "clap": "clap", "beta_vae": "beta_vae"}
 
 
 def main(argv=None):
     return run_example("concepts", __doc__.split("\n\n")[0], argv, name="concepts",
-                       model_flag=("--model", MODELS, "the model: ccvae (label-conditioned core latents) or "
-                                   "beta_vae (no labels; read with linear probes)"))
+                       model_flag=("--model", MODELS, "the model: ccvae (one label-conditioned latent per label), "
+                                   "clap (core and style, linear classifier, group lasso) or beta_vae (no labels; read "
+                                   "with linear probes)"))
 
 
 if __name__ == "__main__":

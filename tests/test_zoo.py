@@ -52,7 +52,7 @@ def tiny_labelled_data():
 
 
 # Models that train on labelled batches (batch["labels"], batch["labelled"]); evaluation sees the same batches.
-LABEL_MODELS = {"ccvae"}
+LABEL_MODELS = {"ccvae", "clap"}
 
 # Models that train on pair batches (sites z, z_pair); evaluation and diagnostics see the same pair batches.
 PAIR_MODELS = {"ada_gvae", "ada_mlvae", "latent_shift"}
@@ -81,6 +81,7 @@ EXTRA_ARGUMENTS = {
     "ada_mlvae": {},
     "latent_shift": {"gate_hidden": (8,), "shift_hidden": (8,)},
     "ccvae": {"label_classes": (2, 3), "classifier_samples": 10},
+    "clap": {"label_classes": (2, 3), "core_dim": 2, "group_lasso_weight": 0.1, "schedule_steps": 6},
 }
 
 

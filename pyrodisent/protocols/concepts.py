@@ -16,6 +16,7 @@ the style kept) and ``core_walks.png`` (a walk along each dimension of each labe
 """
 from __future__ import annotations
 
+import math
 import time
 from typing import Any, Dict
 
@@ -106,6 +107,8 @@ class Concepts(ImageBenchmark):
         arguments = super().model_arguments(model_name, data, training)
         if issubclass(MODELS.get(model_name), ConceptModel):
             arguments["label_classes"] = list(data.labels.num_classes)
+        if model_name == "clap":  # β and the label weight follow their schedules over the whole training
+            arguments["schedule_steps"] = training["epochs"] * math.ceil(len(data.train) / training["batch_size"])
         return arguments
 
     # ------------------------------------------------------------------ evaluation

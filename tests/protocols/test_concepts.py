@@ -12,21 +12,24 @@ from pyrodisent.runs.spec import RunSpec, compatible_model_names
 TINY = {"grid": "small", "train_size": 48, "steps": 2, "latent_dim": 6, "metric_train": 100, "metric_test": 50,
         "votes_train": 50, "votes_test": 50, "probe_fit": 60, "probe_test": 40, "intervention_points": 20,
         "diagnosis_points": 6, "diagnosis_samples": 25, "diagnosis_draws": 3}
-CONCEPT_KEYS = ("label_accuracy", "localisation", "intervention_success", "label_accuracy_heart", "localisation_large",
-                "intervention_success_horizontal_third")
 
 
 @pytest.mark.parametrize("model, settings", [
     ("beta_vae", {}),
     ("ccvae", {"labelled_fraction": 0.25}),
+    ("clap", {"labelled_fraction": 0.5, "labels": ["heart", "large"]}),
 ])
 def test_each_model_runs_through_the_runner(model, settings, tmp_path):
     metrics = run(RunSpec(model, "concepts", seed=0, protocol_settings={**TINY, **settings}), tmp_path / model,
                   device="cpu", progress=False, file=io.StringIO())
-    for key in ("mig", "elbo", "train_seconds", *CONCEPT_KEYS):
+    names = settings.get("labels", ["heart", "square", "large", "horizontal_third"])
+    keys = ("label_accuracy", "localisation", "intervention_success", *(f"{metric}_{name}" for name in names for metric
+                                                                        in ("label_accuracy", "localisation",
+                                                                            "intervention_success")))
+    for key in ("mig", "elbo", "train_seconds", *keys):
         assert key in metrics and np.isfinite(metrics[key]), key
     assert 0.0 <= metrics["intervention_success"] <= 1.0 and 0.0 <= metrics["label_accuracy"] <= 1.0
-    assert all(metrics[f"concept_block_{name}"].startswith("z") for name in ("heart", "square", "large", "horizontal_third"))
+    assert all(metrics[f"concept_block_{name}"].startswith("z") for name in names)
     for picture in ("conditional_generation.png", "core_walks.png", "traversals.png"):
         assert (tmp_path / model / picture).exists(), picture
 
@@ -44,8 +47,8 @@ def test_labelled_fraction_and_label_selection():
 
 
 def test_concept_and_image_models_run_on_it_and_concept_models_only_here():
-    assert {"beta_vae", "ccvae"} <= set(compatible_model_names(PROTOCOLS.get("concepts")))
-    assert "ccvae" not in compatible_model_names(PROTOCOLS.get("dsprites_procedural"))
+    assert {"beta_vae", "ccvae", "clap"} <= set(compatible_model_names(PROTOCOLS.get("concepts")))
+    assert not {"ccvae", "clap"} & set(compatible_model_names(PROTOCOLS.get("dsprites_procedural")))
 
 
 def test_bad_settings_are_named():

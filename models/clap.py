@@ -1,0 +1,185 @@
+"""CLAP: provable concept learning for interpretable predictions (Taeb, Ruggeri, Schnuck & Yang, 2022).
+
+Latents z = [z_c, z_s]: a core block z_c (``core_dim``) and style z_s. Two VAEs share the decoder p(x | z):
+
+- the **prediction VAE** (the model's ``model``/``guide``, what evaluation and the concept metrics read):
+  p(z) = N(0, I), q_P(z | x) the base encoder; a linear logistic classifier q(y_i = c | z_c) = softmax(W z_c + b)
+  predicts every label from the core;
+- the **concept-learning VAE**: p(z_c | y) = N(A_m y + b_m, diag exp(A_v y + b_v)) (y one-hot, each label over its
+  classes), p(z_s) = N(0, I); q_CL(z_c | x, y) from a second encoder of x with y appended, q_CL(z_s | x) the
+  prediction VAE's style part (shared, as in the official code).
+
+Objective per point, minimised (the official ``calculate_loss``, summed over the data)::
+
+    − ½ ELBO_P(x; β_t) − ½ ELBO_CL(x, y; β_t) + ½ γ_t · CE(y, q(y | z_c ~ q_P)) + λ · Σ_j ‖[W_{:,j}; D_{:,j}]‖₂
+
+with ELBO(β) = E_q[log p(x|z)] − β KL(q ‖ p), CE the cross-entropy averaged over the labels (the official
+``BCEWithLogitsLoss``; defaults γ = 50, λ = 0.05 as in the official ``main.py``), the group lasso over the core dimensions j coupling the
+classifier's column W_{:,j} and the decoder's first-layer column D_{:,j} (a core dimension that neither predicts
+nor draws drops out as a whole), and the schedules of :class:`~pyrodisent.training.schedules.WarmupCyclicalSchedule`:
+β_t = β × (0 for the first quarter of the steps, two cyclical ramps over the next half, then 1), γ_t = γ × (one ramp
+over the first three quarters, then 1). Where the official code weighs each KL term by its block's share of the
+latent dimensions, this takes each ELBO whole. Semi-supervised: points without labels contribute only ½ ELBO_P.
+The group lasso is a penalty of the parameters, multiplied by N to sit on the scale of the summed loss.
+
+Concepts: a label's block is the core dimension with the largest classifier weights for it (two labels may share
+one); an intervention on label i sets z_c to the concept prior's mean A_m y' + b_m with y' the predicted labels with
+label i changed.
+"""
+from __future__ import annotations
+
+from typing import List
+
+import pyro.distributions as dist
+import torch
+from torch import nn
+from torch.distributions import kl_divergence
+from torch.nn.functional import softplus
+
+from pyrodisent.concept_model import ConceptModel, one_hot_labels
+from pyrodisent.data.batch import Batch
+from pyrodisent.nn import build_network
+from pyrodisent.registry import MODELS
+from pyrodisent.training.schedules import WarmupCyclicalSchedule
+
+
+def first_linear_layer(network: nn.Module) -> nn.Linear:
+    """The first ``nn.Linear`` of a network (the decoder's layer reading z)."""
+    for module in network.modules():
+        if isinstance(module, nn.Linear):
+            return module
+    raise ValueError(f"{type(network).__name__} has no nn.Linear layer; CLAP's group lasso needs the decoder's first "
+                     "linear layer on z")
+
+
+def group_lasso(classifier_weight: torch.Tensor, decoder_weight: torch.Tensor) -> torch.Tensor:
+    """Σ_j ‖[W_{:,j}; D_{:,j}]‖₂ over the columns j (core dimensions) of the classifier weight W (outputs, core) and
+    the decoder's first-layer weight D (hidden, core)."""
+    if classifier_weight.shape[1] != decoder_weight.shape[1]:
+        raise ValueError(f"group lasso: the classifier has {classifier_weight.shape[1]} core columns, the decoder "
+                         f"weight {decoder_weight.shape[1]}")
+    return torch.cat([classifier_weight, decoder_weight], 0).norm(dim=0).sum()
+
+
+@MODELS.register("clap")
+class CLAP(ConceptModel):
+    """CLAP: prediction VAE and concept-learning VAE sharing the decoder, linear classifier on the core.
+
+    :param label_classes: C_i of each label. :param core_dim: size of z_c (default: the number of labels).
+    :param label_weight: γ, the weight of the classifier's cross-entropy. :param group_lasso_weight: λ.
+    :param schedule_steps: the training's steps, over which β and γ follow their schedules (0: constant).
+    :param concept_hidden: width of the concept encoder's features before y is appended.
+    """
+
+    def __init__(self, *args, label_classes, core_dim: int = 0, label_weight: float = 50.0,
+                 group_lasso_weight: float = 0.05, schedule_steps: int = 0, concept_hidden: int = 32, **kwargs):
+        kwargs.setdefault("posterior_covariance", "diagonal")
+        super().__init__(*args, label_classes=label_classes, **kwargs)
+        if self.posterior_covariance != "diagonal" or len(self.posterior_flow):
+            raise ValueError("CLAP's guides are diagonal Gaussians: posterior_covariance='diagonal', no posterior flow")
+        self.core_dim = int(core_dim) or self.num_labels
+        if not 1 <= self.core_dim < self.latent_dim:
+            raise ValueError(f"CLAP needs 1 ≤ core_dim < latent_dim to leave style dimensions; got core_dim="
+                             f"{self.core_dim}, latent_dim={self.latent_dim}")
+        if label_weight < 0 or group_lasso_weight < 0:
+            raise ValueError(f"label_weight and group_lasso_weight must be ≥ 0, got {label_weight}, {group_lasso_weight}")
+        self.label_weight, self.group_lasso_weight = float(label_weight), float(group_lasso_weight)
+        self.schedule = WarmupCyclicalSchedule(int(schedule_steps))
+        one_hot_size = sum(self.label_classes)
+        self.concept_encoder = build_network(kwargs.get("encoder", "mlp"), self.observation_shape, (concept_hidden,),
+                                             **(kwargs.get("encoder_args") or {}))
+        self.concept_head = nn.Linear(concept_hidden + one_hot_size, 2 * self.core_dim)
+        self.prior_mean = nn.Linear(one_hot_size, self.core_dim)      # A_m y + b_m
+        self.prior_log_var = nn.Linear(one_hot_size, self.core_dim)   # A_v y + b_v
+        self.classifier = nn.Linear(self.core_dim, self.num_labels * self.max_classes)
+        first_linear_layer(self.decoder)  # refuse a decoder without one now
+
+    # ------------------------------------------------------------------ concepts
+    def one_hot(self, y: torch.Tensor) -> torch.Tensor:
+        """(B, L) classes → (B, Σ C_i): each label one-hot over its own classes, concatenated."""
+        full = one_hot_labels(y, self.max_classes)
+        return full[..., self.class_mask].reshape(*y.shape[:-1], -1)
+
+    def label_log_probs(self, z: torch.Tensor) -> torch.Tensor:
+        logits = self.classifier(z[..., :self.core_dim])
+        return self.masked_logits(logits.reshape(*z.shape[:-1], self.num_labels, self.max_classes))
+
+    def core_blocks(self) -> List[List[int]]:
+        weight = self.classifier.weight.detach().reshape(self.num_labels, self.max_classes, self.core_dim)
+        weight = weight * self.class_mask[..., None]
+        return [[int(j)] for j in weight.norm(dim=1).argmax(-1)]
+
+    def concept_prior(self, y: torch.Tensor) -> dist.Distribution:
+        """p(z | y) of the concept-learning VAE: N([A_m y + b_m, 0], diag[exp(A_v y + b_v), 1]), event (K,)."""
+        y = self.one_hot(y)
+        style = y.new_zeros(*y.shape[:-1], self.latent_dim - self.core_dim)
+        loc = torch.cat([self.prior_mean(y), style], -1)
+        scale = torch.cat([(0.5 * self.prior_log_var(y)).exp(), style + 1], -1)
+        return dist.Normal(loc, scale).to_event(1)
+
+    def concept_posterior(self, batch: Batch, y: torch.Tensor) -> dist.Distribution:
+        """q_CL(z | x, y): the core from the concept encoder of x with y appended, the style shared with q_P."""
+        loc, scale = self.posterior_params(batch)
+        features = torch.relu(self.concept_encoder(batch.x))
+        core_loc, core_raw = self.concept_head(torch.cat([features, self.one_hot(y)], -1)).chunk(2, -1)
+        loc = torch.cat([core_loc, loc[..., self.core_dim:]], -1)
+        scale = torch.cat([softplus(core_raw) + 1e-4, scale[..., self.core_dim:]], -1)
+        return dist.Normal(loc, scale).to_event(1)
+
+    def intervene(self, z: torch.Tensor, label: int, value: int) -> torch.Tensor:
+        y = self.predict_labels(z)
+        y[:, label] = value
+        z = z.clone()
+        z[:, :self.core_dim] = self.prior_mean(self.one_hot(y)).detach()
+        return z
+
+    def group_lasso(self) -> torch.Tensor:
+        decoder_weight = first_linear_layer(self.decoder).weight[:, :self.core_dim]
+        return group_lasso(self.classifier.weight, decoder_weight)
+
+    # ------------------------------------------------------------------ objective
+    def point_losses(self, batch: Batch):
+        """(loss per point (B,), its parts): −½ ELBO_P − ½ ELBO_CL + ½ γ_t CE (the last two for labelled points)."""
+        y, labelled = self.labels_of(batch)
+        beta_t = self.beta * self.schedule.kl_weight(self._step)
+        gamma_t = self.label_weight * self.schedule.label_weight(self._step)
+        standard = dist.Normal(0.0, 1.0).expand([self.latent_dim]).to_event(1)
+        q_p = self.posterior(batch)
+        z_p = q_p.rsample()
+        elbo_p = self.observation_distribution(z_p, batch).log_prob(batch.x) - beta_t * kl_divergence(q_p, standard)
+        q_cl = self.concept_posterior(batch, y)
+        z_cl = q_cl.rsample()
+        elbo_cl = (self.observation_distribution(z_cl, batch).log_prob(batch.x)
+                   - beta_t * kl_divergence(q_cl, self.concept_prior(y)))
+        cross_entropy = -self.label_log_probs(z_p).gather(-1, y[..., None])[..., 0].mean(-1)
+        mask = labelled.to(elbo_p.dtype)
+        loss = -0.5 * elbo_p + mask * (-0.5 * elbo_cl + 0.5 * gamma_t * cross_entropy)
+        return loss, dict(elbo_prediction=elbo_p, elbo_concepts=elbo_cl * mask, cross_entropy=cross_entropy * mask)
+
+    def training_objective(self, num_particles: int = 1):
+        return CLAPObjective(self, num_particles)
+
+
+class CLAPObjective:
+    """The trainer's loss for :class:`CLAP`: Σ point losses · N / B + N · λ · group lasso, averaged over particles."""
+
+    def __init__(self, clap: CLAP, num_particles: int = 1):
+        if num_particles < 1:
+            raise ValueError(f"num_particles must be ≥ 1, got {num_particles}")
+        self.clap, self.num_particles = clap, num_particles
+
+    def __call__(self, model, guide, batch: Batch):
+        clap = self.clap
+        scale = clap.num_data / batch.size
+        total, parts = 0.0, {}
+        for _ in range(self.num_particles):
+            loss, terms = clap.point_losses(batch)
+            total = total + loss.sum()
+            for name, value in terms.items():
+                parts[name] = parts.get(name, 0.0) + value.sum().detach()
+        penalty = clap.num_data * clap.group_lasso_weight * clap.group_lasso()
+        loss = scale * total / self.num_particles + penalty
+        terms = {name: -scale * value / self.num_particles if name.startswith("elbo") else scale * value /
+                 self.num_particles for name, value in parts.items()}
+        terms["group_lasso"] = penalty.detach()
+        return loss, terms

@@ -1,0 +1,91 @@
+"""CLAP: the group lasso is zero exactly when its columns are, its value is the sum of column norms, the schedules
+follow the official phases, the concept prior and interventions have the right shapes, and training runs."""
+import math
+
+import pytest
+import torch
+
+import pyrodisent.zoo  # noqa: F401  (registers the zoo)
+from pyrodisent.data.arrays import ArrayDataset
+from pyrodisent.data.batch import Batch
+from pyrodisent.training.schedules import WarmupCyclicalSchedule, cyclical_linear
+from pyrodisent.training.trainer import Trainer
+from pyrodisent.zoo.clap import CLAP, first_linear_layer, group_lasso
+
+CLASSES = (2, 3)
+
+
+def tiny(**kwargs):
+    torch.manual_seed(0)
+    kwargs.setdefault("core_dim", 2)
+    return CLAP(observation_shape=(4,), latent_dim=4, num_data=10, label_classes=CLASSES,
+                encoder_args=dict(hidden=(8,)), decoder_args=dict(hidden=(8,)), **kwargs)
+
+
+def test_group_lasso_is_the_sum_of_column_norms():
+    w = torch.tensor([[3.0, 0.0], [0.0, 1.0]])
+    d = torch.tensor([[4.0, 0.0], [0.0, 0.0], [0.0, 2.0]])
+    assert group_lasso(w, d).item() == pytest.approx(5.0 + math.sqrt(5.0))
+
+
+def test_group_lasso_is_zero_exactly_when_its_columns_are():
+    model = tiny()
+    decoder = first_linear_layer(model.decoder)
+    assert model.group_lasso() > 0
+    with torch.no_grad():
+        model.classifier.weight[:, 0] = 0
+        decoder.weight[:, 0] = 0
+    assert model.group_lasso() > 0  # column 1 still carries weight
+    with torch.no_grad():
+        model.classifier.weight[:, 1] = 0
+    assert model.group_lasso() > 0  # the decoder's column 1 alone keeps the group
+    with torch.no_grad():
+        decoder.weight[:, 1] = 0
+        decoder.weight[:, 2:] = 1.0  # style columns are outside the penalty
+    assert model.group_lasso().item() == 0.0
+    with torch.no_grad():
+        model.classifier.weight[0, 1] = -1e-3
+    assert model.group_lasso().item() == pytest.approx(1e-3)
+
+
+def test_schedules_follow_the_official_phases():
+    assert [cyclical_linear(s, 10, 1, 0.5) for s in (0, 1, 4, 5, 9, 10)] == [0.0, 0.2, 0.8, 1.0, 1.0, 1.0]
+    assert [cyclical_linear(s, 10, 2, 1.0) for s in (0, 4, 5, 9)] == [0.0, 0.8, 0.0, 0.8]
+    schedule = WarmupCyclicalSchedule(100)  # 25 steps at β = 0, two ramps over 50, then 1
+    assert schedule.kl_weight(0) == schedule.kl_weight(24) == 0.0
+    assert schedule.kl_weight(25) == 0.0 and 0 < schedule.kl_weight(40) < 1 and schedule.kl_weight(50) == 0.0
+    assert schedule.kl_weight(75) == schedule.kl_weight(99) == 1.0
+    assert schedule.label_weight(0) == 0.0 and schedule.label_weight(30) == pytest.approx(0.5)
+    assert schedule.label_weight(75) == 1.0
+    assert WarmupCyclicalSchedule(0).kl_weight(3) == WarmupCyclicalSchedule(0).label_weight(3) == 1.0
+
+
+def test_concept_prior_posterior_and_intervention():
+    model = tiny()
+    y = torch.tensor([[1, 2], [0, 0], [1, 1]])
+    assert model.one_hot(y).tolist()[0] == [0, 1, 0, 0, 1]
+    batch = Batch(x=torch.rand(3, 4), index=torch.arange(3))
+    assert model.concept_prior(y).event_shape == (4,) and model.concept_posterior(batch, y).batch_shape == (3,)
+    z = torch.randn(3, 4)
+    changed = model.intervene(z, 1, 2)
+    torch.testing.assert_close(changed[:, 2:], z[:, 2:])  # the style is kept
+    assert len(model.core_blocks()) == 2 and all(0 <= b[0] < 2 for b in model.core_blocks())
+    assert model.label_log_probs(z)[0, 0, 2] < -1e8  # label 0 has two classes
+
+
+def test_a_few_steps_through_the_trainer_with_half_the_points_labelled():
+    torch.manual_seed(1)
+    n = 40
+    labels = torch.stack([torch.randint(0, 2, (n,)), torch.randint(0, 3, (n,))], 1)
+    x = torch.cat([labels.float(), torch.randn(n, 2) * 0.1], 1)
+    data = ArrayDataset(x, extras=dict(labels=labels, labelled=torch.arange(n) % 2 == 0))
+    model = CLAP(observation_shape=(4,), latent_dim=4, num_data=n, label_classes=CLASSES,
+                 encoder_args=dict(hidden=(16,)), decoder_args=dict(hidden=(16,)), group_lasso_weight=0.01,
+                 schedule_steps=6)
+    result = Trainer(model, data, epochs=3, batch_size=20, lr=1e-2, seed=0, progress=False).fit()
+    assert math.isfinite(result.final_loss) and "group_lasso" in result.history[-1]
+
+
+def test_clap_refuses_a_core_without_style():
+    with pytest.raises(ValueError, match="core_dim < latent_dim"):
+        tiny(core_dim=4)
