@@ -11,7 +11,7 @@ third", two over one factor); --labelled-fraction of the training images are lab
 image set with a label set. The same run as ``pyrodisent train --model ccvae --protocol concepts``
 (pyrodisent.protocols.concepts). Writes to --out: config.json, metrics.json (label_accuracy, localisation,
 intervention_success and per label label_accuracy_<name>, localisation_<name>, intervention_success_<name>,
-concept_block_<name>; mig, dci_*, sap, modularity, explicitness, irs, beta_vae_score, factor_vae_score, elbo,
+concept_dim_<name>; mig, dci_*, sap, modularity, explicitness, irs, beta_vae_score, factor_vae_score, elbo,
 train_seconds, …), conditional_generation.png (each label set to each class, the style kept), core_walks.png (a
 walk along each label's block), reconstructions.png, traversals.png, kl_per_dimension.png, training_log.csv/.png,
 checkpoint.pt and the posterior diagnosis.

@@ -73,7 +73,7 @@ def concept_metrics(model, fit: ArrayDataset, test: ArrayDataset, label_names: S
     or the probes on the blocks), ``localisation`` and ``localisation_<name>`` (with ``probe_own_<name>``,
     ``probe_best_other_<name>``), ``intervention_success`` and ``intervention_success_<name>`` (with
     ``intervention_flip_<name>``, ``intervention_others_kept_<name>``) on the first ``intervention_points`` test
-    images, and ``concept_block_<name>`` (the label's latent dimensions, e.g. ``"z0"``)."""
+    images, and ``concept_dim_<name>`` (the label's latent dimension, for a block of one)."""
     model.eval()
     codes_fit, codes_test = encode(model, fit), encode(model, test)
     labels_fit, labels_test = fit.extras[LABEL_VALUES].numpy(), test.extras[LABEL_VALUES].numpy()
@@ -87,14 +87,15 @@ def concept_metrics(model, fit: ArrayDataset, test: ArrayDataset, label_names: S
                                    localisation=float(local["localisation"].mean()),
                                    intervention_success=float(interventions["success"].mean()))
     for i, name in enumerate(label_names):
-        metrics.update({f"concept_block_{name}": ",".join(f"z{k}" for k in concepts.blocks[i]),
-                        f"label_accuracy_{name}": float(accuracy[i]),
+        metrics.update({f"label_accuracy_{name}": float(accuracy[i]),
                         f"localisation_{name}": float(local["localisation"][i]),
                         f"probe_own_{name}": float(local["own"][i]),
                         f"probe_best_other_{name}": float(local["best_other"][i]),
                         f"intervention_success_{name}": float(interventions["success"][i]),
                         f"intervention_flip_{name}": float(interventions["flip"][i]),
                         f"intervention_others_kept_{name}": float(interventions["others_kept"][i])})
+        if len(concepts.blocks[i]) == 1:  # numbers only: study tables average every metric over seeds
+            metrics[f"concept_dim_{name}"] = concepts.blocks[i][0]
     return metrics
 
 
