@@ -28,30 +28,15 @@ from pyrodisent.data.ground_truth import GroundTruthData
 from pyrodisent.data.labels import LABELS, label_set, labelled_dataset
 from pyrodisent.evaluation.concepts import concept_metrics, plot_concept_pictures
 from pyrodisent.protocols.base import ProtocolData, RunContext
-from pyrodisent.protocols.image_benchmarks import IMAGE_SETTINGS, ImageBenchmark
-from pyrodisent.protocols.settings import Setting, keyword_arguments
-from pyrodisent.registry import DATASETS, MODELS, PROTOCOLS
+from pyrodisent.protocols.image_benchmarks import IMAGE_SETTINGS, ImageBenchmark, named_ground_truth
+from pyrodisent.protocols.settings import Setting
+from pyrodisent.registry import MODELS, PROTOCOLS
 from pyrodisent.runs.flags import number, positive_int
 
 #: image settings whose defaults differ here, sized for a run of a few minutes on 2 CPU cores with evaluation
 CONCEPTS_DEFAULTS = dict(train_size=5_000, steps=1_500, metric_train=1_500, metric_test=750, votes_train=200,
                          votes_test=100)
 fraction = number(float, at_least=0, at_most=1, name="fraction")
-
-
-def named_ground_truth(protocol: str, name: str, grid: str, data_path, seed: int) -> GroundTruthData:
-    """The registered ground-truth image dataset ``name``, built with the grid, path and seed it accepts."""
-    factory = DATASETS.get(name)
-    accepted = keyword_arguments(factory)
-    offered = dict(grid=grid, seed=seed, path=data_path)
-    dataset = factory(**{key: value for key, value in offered.items()
-                         if key in accepted and not (key == "path" and value is None)})
-    if not isinstance(dataset, GroundTruthData) or len(dataset.observation_shape) != 3:
-        raise ValueError(f"protocol {protocol}: dataset {name!r} is not a ground-truth image dataset "
-                         f"(expected observations (C, H, W) and known factors)")
-    if not dataset.factors_are_discrete:
-        raise ValueError(f"protocol {protocol}: dataset {name!r} has continuous factors; labels need a factor grid")
-    return dataset
 
 
 @PROTOCOLS.register("concepts")

@@ -30,7 +30,8 @@ from pyrodisent.figures.images import plot_kl_per_dimension, plot_latent_travers
 from pyrodisent.data.shapes3d import FACTOR_SIZES
 from pyrodisent.metrics import disentanglement_metrics
 from pyrodisent.protocols.base import Protocol, ProtocolData, RunContext
-from pyrodisent.protocols.settings import Setting
+from pyrodisent.data.ground_truth import GroundTruthData
+from pyrodisent.protocols.settings import Setting, keyword_arguments
 from pyrodisent.registry import DATASETS, PROTOCOLS
 from pyrodisent.runs.flags import nonnegative_float, nonnegative_int, positive_float, positive_int
 
@@ -63,6 +64,22 @@ IMAGE_SETTINGS = (
     Setting("topology_points", 3_000, "images the per-factor topology scores and the topology discovery use "
             "(datasets that declare their factors' topologies)", positive_int),
 )
+
+
+def named_ground_truth(protocol: str, name: str, grid: str, data_path, seed: int) -> GroundTruthData:
+    """The registered ground-truth image dataset ``name`` (a protocol's ``dataset`` setting), built with the grid,
+    path and seed it accepts; a dataset without images or a factor grid is refused, naming ``protocol``."""
+    factory = DATASETS.get(name)
+    accepted = keyword_arguments(factory)
+    offered = dict(grid=grid, seed=seed, path=data_path)
+    dataset = factory(**{key: value for key, value in offered.items()
+                         if key in accepted and not (key == "path" and value is None)})
+    if not isinstance(dataset, GroundTruthData) or len(dataset.observation_shape) != 3:
+        raise ValueError(f"protocol {protocol}: dataset {name!r} is not a ground-truth image dataset "
+                         f"(expected observations (C, H, W) and known factors)")
+    if not dataset.factors_are_discrete:
+        raise ValueError(f"protocol {protocol}: dataset {name!r} has continuous factors; labels need a factor grid")
+    return dataset
 
 
 class ImageBenchmark(Protocol):

@@ -11,7 +11,7 @@ from pyrodisent.runs.spec import RunSpec, compatible_model_names
 
 TINY = {"grid": "small", "train_size": 48, "steps": 2, "latent_dim": 6, "metric_train": 100, "metric_test": 50,
         "votes_train": 50, "votes_test": 50, "probe_fit": 60, "probe_test": 40, "intervention_points": 20,
-        "diagnosis_points": 6, "diagnosis_samples": 25, "diagnosis_draws": 3}
+        "diagnosis_points": 0}
 
 
 @pytest.mark.parametrize("model, settings", [
@@ -44,6 +44,13 @@ def test_labelled_fraction_and_label_selection():
     again = prepare(RunSpec("ccvae", "concepts", protocol_settings={**TINY, "labelled_fraction": 0.25,
                                                                      "labels": ["large", "heart"]}))
     assert (again.data.train.extras["labelled"] == train.extras["labelled"]).all()
+
+
+def test_circular_sprites_carry_their_labels():
+    prepared = prepare(RunSpec("clap", "concepts", protocol_settings={**TINY, "dataset": "circular_sprites"}))
+    assert prepared.data.config["labels"] == ["arrow", "red", "hue_third", "large"]
+    assert prepared.model_arguments["label_classes"] == [2, 2, 3, 2]
+    assert prepared.model_arguments["schedule_steps"] == 2 and prepared.data.train.x.shape[1] == 3
 
 
 def test_concept_and_image_models_run_on_it_and_concept_models_only_here():
