@@ -78,7 +78,7 @@ def named_ground_truth(protocol: str, name: str, grid: str, data_path, seed: int
         raise ValueError(f"protocol {protocol}: dataset {name!r} is not a ground-truth image dataset "
                          f"(expected observations (C, H, W) and known factors)")
     if not dataset.factors_are_discrete:
-        raise ValueError(f"protocol {protocol}: dataset {name!r} has continuous factors; labels need a factor grid")
+        raise ValueError(f"protocol {protocol}: dataset {name!r} has continuous factors; it needs a factor grid")
     return dataset
 
 

@@ -45,9 +45,9 @@ from pyrodisent.evaluation.scoring import representation_function
 from pyrodisent.metrics.changed_dimensions import changed_dimension_scores, latent_factor_matching
 from pyrodisent.metrics.pair_crosstalk import pair_crosstalk
 from pyrodisent.protocols.base import ProtocolData, RunContext, batch_needs
-from pyrodisent.protocols.image_benchmarks import IMAGE_SETTINGS, ImageBenchmark
-from pyrodisent.protocols.settings import Setting, keyword_arguments
-from pyrodisent.registry import DATASETS, MODELS, PROTOCOLS
+from pyrodisent.protocols.image_benchmarks import IMAGE_SETTINGS, ImageBenchmark, named_ground_truth
+from pyrodisent.protocols.settings import Setting
+from pyrodisent.registry import MODELS, PROTOCOLS
 from pyrodisent.runs.flags import nonnegative_int, positive_float, positive_int
 
 #: image settings whose defaults differ here, sized for about 5 minutes a run on 2 CPU cores with evaluation:
@@ -107,18 +107,7 @@ class WeakPairs(ImageBenchmark):
     # ------------------------------------------------------------------ data
     def ground_truth(self, seed: int) -> GroundTruthData:
         """The dataset named by the ``dataset`` setting, with the grid, path and seed it accepts."""
-        factory = DATASETS.get(self.dataset)
-        accepted = keyword_arguments(factory)
-        offered = dict(grid=self.grid, seed=seed, path=self.data_path)
-        dataset = factory(**{name: value for name, value in offered.items()
-                             if name in accepted and not (name == "path" and value is None)})
-        if not isinstance(dataset, GroundTruthData) or len(dataset.observation_shape) != 3:
-            raise ValueError(f"protocol weak_pairs: dataset {self.dataset!r} is not a ground-truth image dataset "
-                             f"(expected observations (C, H, W) and known factors)")
-        if not dataset.factors_are_discrete:
-            raise ValueError(f"protocol weak_pairs: dataset {self.dataset!r} has continuous factors; pairs need a "
-                             "factor grid")
-        return dataset
+        return named_ground_truth(self.name, self.dataset, self.grid, self.data_path, seed)
 
     def correlated_distribution(self, dataset: GroundTruthData):
         if self.correlation is None:
