@@ -28,7 +28,8 @@ from pyrodisent.data.ground_truth import GroundTruthData
 from pyrodisent.data.labels import LABELS, label_set, labelled_dataset
 from pyrodisent.evaluation.concepts import concept_metrics, plot_concept_pictures
 from pyrodisent.protocols.base import ProtocolData, RunContext
-from pyrodisent.protocols.image_benchmarks import IMAGE_SETTINGS, ImageBenchmark, named_ground_truth
+from pyrodisent.protocols.image_benchmarks import (IMAGE_SETTINGS, NAMED_DATASET_SETTINGS, ImageBenchmark,
+                                                    named_ground_truth)
 from pyrodisent.protocols.settings import Setting
 from pyrodisent.registry import MODELS, PROTOCOLS
 from pyrodisent.runs.flags import number, positive_int
@@ -51,10 +52,7 @@ class Concepts(ImageBenchmark):
     settings = (
         Setting("dataset", "dsprites_procedural", "the ground-truth image dataset with a label set "
                 "(dsprites_procedural, dsprites, circular_sprites, shapes3d)", str),
-        Setting("grid", "full", "factor grid of the procedural datasets: full, or small (tests)",
-                choices=("full", "small")),
-        Setting("data_path", None, "file or folder of a real dataset (dsprites, shapes3d; else $PYRODISENT_DATA)", str,
-                optional=True),
+        *NAMED_DATASET_SETTINGS,
         Setting("labels", None, "the labels, by name (none: the dataset's whole label set)", str, many=True,
                 optional=True),
         Setting("labelled_fraction", 1.0, "share of the training images whose labels the models may read", fraction),

@@ -66,6 +66,14 @@ IMAGE_SETTINGS = (
 )
 
 
+#: how a protocol with a ``dataset`` setting builds it (:func:`named_ground_truth`): the grid and the file
+NAMED_DATASET_SETTINGS = (
+    Setting("grid", "full", "factor grid of the procedural datasets: full, or small (tests)", choices=("full", "small")),
+    Setting("data_path", None, "file or folder of a real dataset (dsprites, shapes3d; else $PYRODISENT_DATA)", str,
+            optional=True),
+)
+
+
 def named_ground_truth(protocol: str, name: str, grid: str, data_path, seed: int) -> GroundTruthData:
     """The registered ground-truth image dataset ``name`` (a protocol's ``dataset`` setting), built with the grid,
     path and seed it accepts; a dataset without images or a factor grid is refused, naming ``protocol``."""

@@ -45,7 +45,8 @@ from pyrodisent.evaluation.scoring import representation_function
 from pyrodisent.metrics.changed_dimensions import changed_dimension_scores, latent_factor_matching
 from pyrodisent.metrics.pair_crosstalk import pair_crosstalk
 from pyrodisent.protocols.base import ProtocolData, RunContext, batch_needs
-from pyrodisent.protocols.image_benchmarks import IMAGE_SETTINGS, ImageBenchmark, named_ground_truth
+from pyrodisent.protocols.image_benchmarks import (IMAGE_SETTINGS, NAMED_DATASET_SETTINGS, ImageBenchmark,
+                                                    named_ground_truth)
 from pyrodisent.protocols.settings import Setting
 from pyrodisent.registry import MODELS, PROTOCOLS
 from pyrodisent.runs.flags import nonnegative_int, positive_float, positive_int
@@ -79,10 +80,7 @@ class WeakPairs(ImageBenchmark):
     settings = (
         Setting("dataset", "dsprites_procedural", "the ground-truth image dataset (a registered name: "
                 "dsprites_procedural, dsprites, shapes3d, circular_sprites, …)", str),
-        Setting("grid", "full", "factor grid of the procedural datasets: full, or small (tests)",
-                choices=("full", "small")),
-        Setting("data_path", None, "file or folder of a real dataset (dsprites, shapes3d; else $PYRODISENT_DATA)", str,
-                optional=True),
+        *NAMED_DATASET_SETTINGS,
         Setting("pairs", "exact", "exact (disentanglement_lib's weak pairs), approximate (shared factors move by up to "
                 "share_radius steps) or mined (nearest neighbours in a VAE's latent space)",
                 choices=("exact", "approximate", "mined")),
