@@ -27,6 +27,11 @@ sum)::
 
 Training minimises −(Σ labelled supervised bounds + Σ unlabelled unsupervised bounds) · N / B. There is no β.
 
+``label_weight`` α multiplies the classifier term log q(y|x) of Eq. 4 (α = 1, the default, is the paper's bound).
+In Eq. 4 the classifier's gradient vanishes in expectation — E_q(z|x)[q(y|z_c)/q(y|x) ∇ log q(y|z_c)] = ∇ log q(y|x)
+cancels the last term — so at α = 1 the classifier learns only from the noise of that cancellation and from the
+unlabelled bound; α > 1 leaves (α − 1) ∇ log q(y|x), the classification weight of Kingma et al.'s M2 model.
+
 For evaluation (ELBO, IWAE, PSIS k̂) the model's prior is the marginal of the same generative model with y
 summed out exactly: each z_c,i a mixture Σ_c p(y_i=c) N(m_ic, s_ic²), z_s ~ N(0, I).
 """
@@ -52,9 +57,10 @@ class CCVAE(ConceptModel):
     The first L latent dimensions are the core (one per label), the other K − L the style.
 
     :param label_classes: C_i of each label. :param classifier_samples: S, draws of z estimating q(y | x).
+    :param label_weight: α ≥ 1, the weight of log q(y | x) in the supervised bound (1: the paper's Eq. 4).
     """
 
-    def __init__(self, *args, label_classes, classifier_samples: int = 100, **kwargs):
+    def __init__(self, *args, label_classes, classifier_samples: int = 100, label_weight: float = 1.0, **kwargs):
         kwargs.setdefault("posterior_covariance", "diagonal")
         super().__init__(*args, label_classes=label_classes, **kwargs)
         if self.posterior_covariance != "diagonal" or len(self.posterior_flow):
@@ -65,7 +71,9 @@ class CCVAE(ConceptModel):
                              f"each) to leave style dimensions; got latent_dim={self.latent_dim}")
         if classifier_samples < 1:
             raise ValueError(f"classifier_samples must be ≥ 1, got {classifier_samples}")
-        self.classifier_samples = int(classifier_samples)
+        if label_weight < 1:
+            raise ValueError(f"label_weight α must be ≥ 1 (1: the paper's bound), got {label_weight}")
+        self.classifier_samples, self.label_weight = int(classifier_samples), float(label_weight)
         spread = torch.stack([torch.nn.functional.pad(torch.linspace(-1.0, 1.0, c), (0, self.max_classes - c))
                               for c in self.label_classes])
         self.prior_loc = nn.Parameter(2.0 * spread)                  # m_ic
@@ -128,7 +136,7 @@ class CCVAE(ConceptModel):
         kl = kl_divergence(posterior, self.conditional_prior(y))
         log_p_x = self.observation_distribution(z, batch).log_prob(batch.x)
         weight = (stopped - log_q_y_x).exp()
-        return weight * (log_p_x - kl - log_q_y_zc) + log_p_y + log_q_y_x
+        return weight * (log_p_x - kl - log_q_y_zc) + log_p_y + self.label_weight * log_q_y_x
 
     def unsupervised_bound(self, batch: Batch, posterior: dist.Distribution, z: torch.Tensor) -> torch.Tensor:
         """Eq. 5 per point with every label summed out exactly, (B,)."""

@@ -78,8 +78,10 @@ def test_prior_is_the_exact_marginal_over_labels():
     assert torch.allclose(model.prior(batch).log_prob(z), torch.logsumexp(torch.stack(joint), 0), atol=1e-5)
 
 
-def test_supervised_bound_equals_a_hand_computation():
-    model = tiny()
+@pytest.mark.parametrize("label_weight", [1.0, 30.0])
+def test_supervised_bound_equals_a_hand_computation(label_weight):
+    """α = 1: Eq. 4 of the paper; α > 1 weighs the classifier term log q(y|x) by α (and nothing else)."""
+    model = tiny(label_weight=label_weight)
     x = torch.rand(2, 4)
     batch = Batch(x=x, index=torch.arange(2))
     y = torch.tensor([[1, 2], [0, 0]])
@@ -102,7 +104,7 @@ def test_supervised_bound_equals_a_hand_computation():
             x[b:b + 1])[0]
         log_p_y = -math.log(2) - math.log(3)
         weight = (log_q_y_zc - log_q_y_x).exp()
-        expected.append(weight * (log_p_x - kl - log_q_y_zc) + log_p_y + log_q_y_x)
+        expected.append(weight * (log_p_x - kl - log_q_y_zc) + log_p_y + label_weight * log_q_y_x)
     got = model.supervised_bound(batch, y, posterior, z, draws)
     assert torch.allclose(got, torch.stack(expected), atol=1e-5)
 
@@ -121,6 +123,8 @@ def test_trained_with_half_the_points_labelled_it_predicts_every_label(half_labe
 def test_ccvae_refuses_too_few_latents_and_batches_without_labels():
     with pytest.raises(ValueError, match="latent_dim > the number of labels"):
         CCVAE(observation_shape=(4,), latent_dim=2, num_data=10, label_classes=CLASSES)
+    with pytest.raises(ValueError, match="label_weight α must be ≥ 1"):
+        CCVAE(observation_shape=(4,), latent_dim=3, num_data=10, label_classes=CLASSES, label_weight=0.5)
     model = tiny()
     with pytest.raises(KeyError, match="needs batch\\['labels'\\]"):
         model.training_objective()(None, None, Batch(x=torch.zeros(2, 4), index=torch.arange(2)))
