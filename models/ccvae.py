@@ -45,7 +45,7 @@ import torch
 from torch import nn
 from torch.distributions import kl_divergence
 
-from pyrodisent.concept_model import IMPOSSIBLE, ConceptModel
+from pyrodisent.concept_model import IMPOSSIBLE, ConceptModel, ConceptObjective
 from pyrodisent.data.batch import Batch
 from pyrodisent.registry import MODELS
 
@@ -154,17 +154,12 @@ class CCVAE(ConceptModel):
         return CCVAEObjective(self, num_particles)
 
 
-class CCVAEObjective:
+class CCVAEObjective(ConceptObjective):
     """The trainer's loss ``(model, guide, batch) → (loss, terms)`` for a :class:`CCVAE`: −(supervised bounds of the
     labelled points + unsupervised bounds of the others) · N / B, averaged over ``num_particles`` draws of z."""
 
-    def __init__(self, ccvae: CCVAE, num_particles: int = 1):
-        if num_particles < 1:
-            raise ValueError(f"num_particles must be ≥ 1, got {num_particles}")
-        self.ccvae, self.num_particles = ccvae, num_particles
-
     def __call__(self, model, guide, batch: Batch):
-        ccvae = self.ccvae
+        ccvae = self.model
         y, labelled = ccvae.labels_of(batch)
         scale = ccvae.num_data / batch.size
         posterior = ccvae.posterior(batch)

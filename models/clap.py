@@ -36,7 +36,7 @@ from torch import nn
 from torch.distributions import kl_divergence
 from torch.nn.functional import softplus
 
-from pyrodisent.concept_model import ConceptModel, one_hot_labels
+from pyrodisent.concept_model import ConceptModel, ConceptObjective, one_hot_labels
 from pyrodisent.data.batch import Batch
 from pyrodisent.nn import build_network
 from pyrodisent.registry import MODELS
@@ -160,16 +160,11 @@ class CLAP(ConceptModel):
         return CLAPObjective(self, num_particles)
 
 
-class CLAPObjective:
+class CLAPObjective(ConceptObjective):
     """The trainer's loss for :class:`CLAP`: Σ point losses · N / B + N · λ · group lasso, averaged over particles."""
 
-    def __init__(self, clap: CLAP, num_particles: int = 1):
-        if num_particles < 1:
-            raise ValueError(f"num_particles must be ≥ 1, got {num_particles}")
-        self.clap, self.num_particles = clap, num_particles
-
     def __call__(self, model, guide, batch: Batch):
-        clap = self.clap
+        clap = self.model
         scale = clap.num_data / batch.size
         total, parts = 0.0, {}
         for _ in range(self.num_particles):

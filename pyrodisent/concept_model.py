@@ -82,3 +82,13 @@ class ConceptModel(LatentVariableModel):
 def one_hot_labels(labels: torch.Tensor, max_classes: int) -> torch.Tensor:
     """(B, L) class indices → (B, L, C_max) one-hot floats."""
     return torch.nn.functional.one_hot(labels.long(), max_classes).to(torch.get_default_dtype())
+
+
+class ConceptObjective:
+    """Base of a concept model's training loss ``(model, guide, batch) → (loss, terms)``, averaged over
+    ``num_particles`` draws of z; subclasses write ``__call__`` with the model at ``self.model``."""
+
+    def __init__(self, model: ConceptModel, num_particles: int = 1):
+        if num_particles < 1:
+            raise ValueError(f"num_particles must be ≥ 1, got {num_particles}")
+        self.model, self.num_particles = model, num_particles

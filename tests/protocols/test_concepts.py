@@ -1,9 +1,11 @@
 """The concepts protocol: each model through the runner on tiny labelled images, and what the data and settings give."""
 import io
+import json
 
 import numpy as np
 import pytest
 
+from pyrodisent.protocols.concepts import CCVAE_LABEL_WEIGHT
 from pyrodisent.protocols.settings import SettingError
 from pyrodisent.registry import PROTOCOLS
 from pyrodisent.runs.runner import prepare, run
@@ -28,7 +30,10 @@ def test_each_model_runs_through_the_runner(model, settings, tmp_path):
                                                                             "intervention_success")))
     for key in ("mig", "elbo", "train_seconds", *keys):
         assert key in metrics and np.isfinite(metrics[key]), key
-    assert 0.0 <= metrics["intervention_success"] <= 1.0 and 0.0 <= metrics["label_accuracy"] <= 1.0
+    for picture in ("conditional_generation.png", "core_walks.png"):
+        assert (tmp_path / model / picture).stat().st_size > 0, picture
+    arguments = json.loads((tmp_path / model / "config.json").read_text())["derived"]["model_arguments"]
+    assert arguments.get("label_weight") == {"ccvae": CCVAE_LABEL_WEIGHT, "clap": None, "beta_vae": None}[model]
     assert all(0 <= metrics[f"concept_dim_{name}"] < 6 for name in names)
     for picture in ("conditional_generation.png", "core_walks.png", "traversals.png"):
         assert (tmp_path / model / picture).exists(), picture
