@@ -29,7 +29,7 @@ def test_each_model_runs_through_the_runner(model, settings, tmp_path):
     if model == "beta_vae":
         assert not pair_metrics & set(metrics)
     else:
-        assert all(0.0 <= metrics[key] <= 1.0 for key in pair_metrics)
+        assert all(key in metrics and np.isfinite(metrics[key]) for key in pair_metrics), pair_metrics
     assert (tmp_path / model / "traversals.png").exists()
 
 
