@@ -35,7 +35,6 @@ The backend follows the device of the model: NCCL on CUDA (rank r on ``cuda:LOCA
 from __future__ import annotations
 
 import os
-import socket
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
@@ -170,24 +169,29 @@ def finish() -> None:
         dist.destroy_process_group()
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on now (for MASTER_PORT on this machine)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
-        listener.bind(("127.0.0.1", 0))
-        return listener.getsockname()[1]
-
-
 def _spawned(local_rank: int, world_size: int, port: int, function: Callable, arguments: tuple) -> None:
     os.environ.update({"RANK": str(local_rank), "WORLD_SIZE": str(world_size), "LOCAL_RANK": str(local_rank),
-                       "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
+                       "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
+                       "TORCHELASTIC_USE_AGENT_STORE": "True"})
     function(*arguments)
 
 
 def launch(nproc: int, function: Callable, arguments: tuple = ()) -> None:
     """Run ``function(*arguments)`` in ``nproc`` new processes on this machine with torchrun's environment
-    variables set (``torch.multiprocessing.spawn``); an exception in one of them is raised here."""
+    variables set (``torch.multiprocessing.spawn``); an exception in one of them is raised here.
+
+    As torchrun's agent does, this process hosts the rendezvous store (``TCPStore`` on a port the system picks
+    while binding it, so no other process can take the port between choosing and listening) and the ranks join it
+    as clients (``TORCHELASTIC_USE_AGENT_STORE``)."""
+    import datetime
+
     import torch.multiprocessing as multiprocessing
 
     if nproc < 1:
         raise ValueError(f"--nproc must be ≥ 1, got {nproc}")
-    multiprocessing.spawn(_spawned, args=(nproc, free_port(), function, arguments), nprocs=nproc, join=True)
+    store = dist.TCPStore("127.0.0.1", 0, nproc + 1, is_master=True, timeout=datetime.timedelta(seconds=600),
+                          wait_for_workers=False)
+    try:
+        multiprocessing.spawn(_spawned, args=(nproc, store.port, function, arguments), nprocs=nproc, join=True)
+    finally:
+        del store
