@@ -13,13 +13,15 @@ Objective per point, minimised (the official ``calculate_loss``, summed over the
 
     − ½ ELBO_P(x; β_t) − ½ ELBO_CL(x, y; β_t) + ½ γ_t · CE(y, q(y | z_c ~ q_P)) + λ · Σ_j ‖[W_{:,j}; D_{:,j}]‖₂
 
-with ELBO(β) = E_q[log p(x|z)] − β KL(q ‖ p), CE the cross-entropy averaged over the labels (the official
+with ELBO(β) = E_q[log p(x|z)] − β Σ_k w_k KL_k(q ‖ p), CE the cross-entropy averaged over the labels (the official
 ``BCEWithLogitsLoss``; defaults γ = 50, λ = 0.05 as in the official ``main.py``), the group lasso over the core dimensions j coupling the
 classifier's column W_{:,j} and the decoder's first-layer column D_{:,j} (a core dimension that neither predicts
 nor draws drops out as a whole), and the schedules of :class:`~pyrodisent.training.schedules.WarmupCyclicalSchedule`:
 β_t = β × (0 for the first quarter of the steps, two cyclical ramps over the next half, then 1), γ_t = γ × (one ramp
-over the first three quarters, then 1). Where the official code weighs each KL term by its block's share of the
-latent dimensions, this takes each ELBO whole. Semi-supervised: points without labels contribute only ½ ELBO_P.
+over the first three quarters, then 1). The KL of each latent dimension k is weighed by its block's share of the
+latent dimensions, w_k = core_dim / K on the core and (K − core_dim) / K on the style, as the official
+``latent_kl_divergence`` does (``block_kl_shares=False``: w_k = 1, each ELBO whole); information both blocks could
+hold is then cheaper in the smaller block, the core. Semi-supervised: points without labels contribute only ½ ELBO_P.
 The group lasso is a penalty of the parameters, multiplied by N to sit on the scale of the summed loss.
 
 Concepts: a label's block is the core dimension with the largest classifier weights for it (two labels may share
@@ -69,10 +71,13 @@ class CLAP(ConceptModel):
     :param label_weight: γ, the weight of the classifier's cross-entropy. :param group_lasso_weight: λ.
     :param schedule_steps: the training's steps, over which β and γ follow their schedules (0: constant).
     :param concept_hidden: width of the concept encoder's features before y is appended.
+    :param block_kl_shares: weigh each dimension's KL by its block's share of the latent dimensions (the official
+        code); False: the plain ELBOs.
     """
 
     def __init__(self, *args, label_classes, core_dim: int = 0, label_weight: float = 50.0,
-                 group_lasso_weight: float = 0.05, schedule_steps: int = 0, concept_hidden: int = 32, **kwargs):
+                 group_lasso_weight: float = 0.05, schedule_steps: int = 0, concept_hidden: int = 32,
+                 block_kl_shares: bool = True, **kwargs):
         kwargs.setdefault("posterior_covariance", "diagonal")
         super().__init__(*args, label_classes=label_classes, **kwargs)
         if self.posterior_covariance != "diagonal" or len(self.posterior_flow):
@@ -85,6 +90,10 @@ class CLAP(ConceptModel):
             raise ValueError(f"label_weight and group_lasso_weight must be ≥ 0, got {label_weight}, {group_lasso_weight}")
         self.label_weight, self.group_lasso_weight = float(label_weight), float(group_lasso_weight)
         self.schedule = WarmupCyclicalSchedule(int(schedule_steps))
+        core_share = self.core_dim / self.latent_dim
+        shares = torch.cat([torch.full((self.core_dim,), core_share),
+                            torch.full((self.latent_dim - self.core_dim,), 1 - core_share)])
+        self.register_buffer("kl_weights", shares if block_kl_shares else torch.ones(self.latent_dim), persistent=False)
         one_hot_size = sum(self.label_classes)
         self.concept_encoder = build_network(kwargs.get("encoder", "mlp"), self.observation_shape, (concept_hidden,),
                                              **(kwargs.get("encoder_args") or {}))
@@ -138,6 +147,10 @@ class CLAP(ConceptModel):
         return group_lasso(self.classifier.weight, decoder_weight)
 
     # ------------------------------------------------------------------ objective
+    def weighted_kl(self, q: dist.Distribution, p: dist.Distribution) -> torch.Tensor:
+        """Σ_k w_k KL(q_k ‖ p_k) over the latent dimensions of two diagonal Gaussians (event (K,)), shape (B,)."""
+        return (kl_divergence(q.base_dist, p.base_dist) * self.kl_weights).sum(-1)
+
     def point_losses(self, batch: Batch):
         """(loss per point (B,), its parts): −½ ELBO_P − ½ ELBO_CL + ½ γ_t CE (the last two for labelled points)."""
         y, labelled = self.labels_of(batch)
@@ -146,11 +159,11 @@ class CLAP(ConceptModel):
         standard = dist.Normal(0.0, 1.0).expand([self.latent_dim]).to_event(1)
         q_p = self.posterior(batch)
         z_p = q_p.rsample()
-        elbo_p = self.observation_distribution(z_p, batch).log_prob(batch.x) - beta_t * kl_divergence(q_p, standard)
+        elbo_p = self.observation_distribution(z_p, batch).log_prob(batch.x) - beta_t * self.weighted_kl(q_p, standard)
         q_cl = self.concept_posterior(batch, y)
         z_cl = q_cl.rsample()
         elbo_cl = (self.observation_distribution(z_cl, batch).log_prob(batch.x)
-                   - beta_t * kl_divergence(q_cl, self.concept_prior(y)))
+                   - beta_t * self.weighted_kl(q_cl, self.concept_prior(y)))
         cross_entropy = -self.label_log_probs(z_p).gather(-1, y[..., None])[..., 0].mean(-1)
         mask = labelled.to(elbo_p.dtype)
         loss = -0.5 * elbo_p + mask * (-0.5 * elbo_cl + 0.5 * gamma_t * cross_entropy)

@@ -2,6 +2,7 @@
 follow the official phases, the concept prior and interventions have the right shapes, and training runs."""
 import math
 
+import pyro.distributions as dist
 import pytest
 import torch
 
@@ -57,6 +58,16 @@ def test_schedules_follow_the_official_phases():
     assert schedule.label_weight(0) == 0.0 and schedule.label_weight(30) == pytest.approx(0.5)
     assert schedule.label_weight(75) == 1.0
     assert WarmupCyclicalSchedule(0).kl_weight(3) == WarmupCyclicalSchedule(0).label_weight(3) == 1.0
+
+
+def test_each_dimensions_kl_is_weighed_by_its_blocks_share_as_in_the_official_code():
+    q = dist.Normal(torch.tensor([[1.0, 0.0, 2.0, 0.0]]), torch.tensor([[1.0, 0.5, 1.0, 1.0]])).to_event(1)
+    p = dist.Normal(torch.zeros(4), torch.ones(4)).to_event(1)
+    per_dimension = [0.5, 0.5 * (0.25 - math.log(0.25) - 1), 2.0, 0.0]  # ½(μ² + σ² − log σ² − 1)
+    core_share = 1 / 4  # one core dimension of four
+    expected = core_share * per_dimension[0] + (1 - core_share) * sum(per_dimension[1:])
+    assert tiny(core_dim=1).weighted_kl(q, p).item() == pytest.approx(expected)
+    assert tiny(core_dim=1, block_kl_shares=False).weighted_kl(q, p).item() == pytest.approx(sum(per_dimension))
 
 
 def test_concept_prior_posterior_and_intervention():
