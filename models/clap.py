@@ -25,7 +25,7 @@ hold is then cheaper in the smaller block, the core. Semi-supervised: points wit
 The group lasso is a penalty of the parameters, multiplied by N to sit on the scale of the summed loss.
 
 Concepts: a label's block is the core dimension with the largest classifier weights for it (two labels may share
-one); an intervention on label i sets z_c to the concept prior's mean A_m y' + b_m with y' the predicted labels with
+one), the core (for ``core_separation``) all ``core_dim`` dimensions; an intervention on label i sets z_c to the concept prior's mean A_m y' + b_m with y' the predicted labels with
 label i changed.
 """
 from __future__ import annotations
@@ -117,6 +117,9 @@ class CLAP(ConceptModel):
         weight = self.classifier.weight.detach().reshape(self.num_labels, self.max_classes, self.core_dim)
         weight = weight * self.class_mask[..., None]
         return [[int(j)] for j in weight.norm(dim=1).argmax(-1)]
+
+    def core_dims(self) -> List[int]:
+        return list(range(self.core_dim))
 
     def concept_prior(self, y: torch.Tensor) -> dist.Distribution:
         """p(z | y) of the concept-learning VAE: N([A_m y + b_m, 0], diag[exp(A_v y + b_v), 1]), event (K,)."""

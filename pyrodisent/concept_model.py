@@ -7,7 +7,7 @@ Labels come in a batch as ``batch["labels"]`` (long, (B, L)) with ``batch["label
 tensor has a last axis of C_max = max_i C_i, and :attr:`ConceptModel.class_mask` marks the real classes.
 
 The concept metrics (:mod:`pyrodisent.metrics.concepts`) read a model only through :meth:`core_blocks`,
-:meth:`label_log_probs` and :meth:`intervene`.
+:meth:`core_dims`, :meth:`label_log_probs` and :meth:`intervene`.
 """
 from __future__ import annotations
 
@@ -49,6 +49,10 @@ class ConceptModel(LatentVariableModel):
     def core_blocks(self) -> List[List[int]]:
         """The latent dimensions holding each label's concept (one list per label)."""
         raise NotImplementedError
+
+    def core_dims(self) -> List[int]:
+        """The latent dimensions of the core, the block the classifier reads (default: every label's block)."""
+        return sorted({k for block in self.core_blocks() for k in block})
 
     def label_log_probs(self, z: torch.Tensor) -> torch.Tensor:
         """log q(y_i = c | z) of the model's classifier, shape (…, L, C_max) (padded classes: :data:`IMPOSSIBLE`)."""

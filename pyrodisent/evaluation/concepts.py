@@ -21,7 +21,8 @@ from pyrodisent.data.batch import Batch
 from pyrodisent.data.labels import LABEL_VALUES
 from pyrodisent.evaluation.scoring import encode
 from pyrodisent.figures.images import plot_image_rows
-from pyrodisent.metrics.concepts import ProbeConcepts, intervention_success, localisation, probe_blocks
+from pyrodisent.metrics.concepts import (ProbeConcepts, core_separation, intervention_success, localisation,
+                                         probe_blocks)
 
 
 class ModelConcepts:
@@ -30,6 +31,7 @@ class ModelConcepts:
     def __init__(self, model: ConceptModel):
         self.model = model
         self.blocks = model.core_blocks()
+        self.core = model.core_dims()
 
     def _tensor(self, codes: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.asarray(codes), dtype=torch.float32, device=self.model.device)
@@ -71,7 +73,8 @@ def concept_metrics(model, fit: ArrayDataset, test: ArrayDataset, label_names: S
                     num_classes: Sequence[int], seed: int, intervention_points: int = 500) -> Dict[str, Any]:
     """Flat metrics: ``label_accuracy`` (mean over labels) and ``label_accuracy_<name>`` (the model's classifier,
     or the probes on the blocks), ``localisation`` and ``localisation_<name>`` (with ``probe_own_<name>``,
-    ``probe_best_other_<name>``), ``intervention_success`` and ``intervention_success_<name>`` (with
+    ``probe_best_other_<name>``), ``core_separation`` and ``core_separation_<name>`` (with ``probe_core_<name>``,
+    ``probe_best_style_<name>``), ``intervention_success`` and ``intervention_success_<name>`` (with
     ``intervention_flip_<name>``, ``intervention_others_kept_<name>``) on the first ``intervention_points`` test
     images, and ``concept_dim_<name>`` (the label's latent dimension, for a block of one)."""
     model.eval()
@@ -80,17 +83,22 @@ def concept_metrics(model, fit: ArrayDataset, test: ArrayDataset, label_names: S
     concepts = concepts_of(model, codes_fit, labels_fit, seed)
     accuracy = (concepts.predict(codes_test) == labels_test).mean(0)
     local = localisation(codes_fit, labels_fit, codes_test, labels_test, concepts.blocks)
+    separation = core_separation(codes_fit, labels_fit, codes_test, labels_test, concepts.core)
     rows = codes_test[:intervention_points]
     interventions = intervention_success(rows, num_classes, concepts.predict, concepts.intervene,
                                          lambda codes: decode_encode(model, codes))
     metrics: Dict[str, Any] = dict(label_accuracy=float(accuracy.mean()),
                                    localisation=float(local["localisation"].mean()),
+                                   core_separation=float(separation["core_separation"].mean()),
                                    intervention_success=float(interventions["success"].mean()))
     for i, name in enumerate(label_names):
         metrics.update({f"label_accuracy_{name}": float(accuracy[i]),
                         f"localisation_{name}": float(local["localisation"][i]),
                         f"probe_own_{name}": float(local["own"][i]),
                         f"probe_best_other_{name}": float(local["best_other"][i]),
+                        f"core_separation_{name}": float(separation["core_separation"][i]),
+                        f"probe_core_{name}": float(separation["core"][i]),
+                        f"probe_best_style_{name}": float(separation["best_style"][i]),
                         f"intervention_success_{name}": float(interventions["success"][i]),
                         f"intervention_flip_{name}": float(interventions["flip"][i]),
                         f"intervention_others_kept_{name}": float(interventions["others_kept"][i])})

@@ -11,6 +11,10 @@ block of each label).
   **localisation score** = (own − best other) / (1 − majority), where majority is the test rate of the label's most
   frequent class (the accuracy of a constant guess). 1: the own block predicts the label perfectly and no other
   block does better than guessing; 0: some other block predicts it as well as its own; negative: better elsewhere.
+- :func:`core_separation`: per label, the probe's accuracy from the whole core (every label's dimensions together:
+  the block a model whose classifier reads the core as a whole, such as CLAP, says holds the labels) against the
+  best single style dimension, normalised like localisation: (core − best style) / (1 − majority). Weaker than
+  localisation — it asks whether the labels left the style, not whether each found its own dimensions.
 - :func:`probe_blocks`: blocks for a model without them (β-VAE): each label gets the single latent dimension whose
   probe predicts it best on the training codes (the CCVAE's blocks are single dimensions too).
 - :func:`intervention_success`: per label, the rate at which setting the label to another class in the codes,
@@ -59,6 +63,12 @@ def majority_rate(label: np.ndarray) -> float:
     return float(np.bincount(np.asarray(label, dtype=np.int64)).max() / len(label))
 
 
+def _probe_groups(codes_train: np.ndarray, label_train: np.ndarray, codes_test: np.ndarray, label_test: np.ndarray,
+                  groups: Sequence[Sequence[int]]) -> List[float]:
+    """Probe accuracy of one label from each group of latent dimensions."""
+    return [probe_accuracy(codes_train[:, g], label_train, codes_test[:, g], label_test) for g in groups]
+
+
 def localisation(codes_train: np.ndarray, labels_train: np.ndarray, codes_test: np.ndarray, labels_test: np.ndarray,
                  blocks: Sequence[Sequence[int]]) -> Dict[str, np.ndarray]:
     """Per label (arrays of length L): ``own`` (probe accuracy from the label's block), ``best_other`` (the best of
@@ -72,13 +82,33 @@ def localisation(codes_train: np.ndarray, labels_train: np.ndarray, codes_test: 
     groups = blocks + [[k] for k in range(num_codes) if k not in in_blocks]
     own, best_other, majority = np.zeros(num_labels), np.zeros(num_labels), np.zeros(num_labels)
     for i in range(num_labels):
-        scores = [probe_accuracy(codes_train[:, g], labels_train[:, i], codes_test[:, g], labels_test[:, i])
-                  for g in groups]
-        own[i] = scores[i]
-        best_other[i] = max(scores[:i] + scores[i + 1:]) if len(scores) > 1 else majority_rate(labels_test[:, i])
+        scores = _probe_groups(codes_train, labels_train[:, i], codes_test, labels_test[:, i], groups)
         majority[i] = majority_rate(labels_test[:, i])
+        own[i] = scores[i]
+        best_other[i] = max(scores[:i] + scores[i + 1:]) if len(scores) > 1 else majority[i]
     score = (own - best_other) / np.maximum(1.0 - majority, 1e-12)
     return dict(own=own, best_other=best_other, majority=majority, localisation=score)
+
+
+def core_separation(codes_train: np.ndarray, labels_train: np.ndarray, codes_test: np.ndarray,
+                    labels_test: np.ndarray, core: Sequence[int]) -> Dict[str, np.ndarray]:
+    """Per label (arrays of length L): ``core`` (probe accuracy from all ``core`` dimensions together),
+    ``best_style`` (the best single dimension outside the core; the majority rate without style), ``majority`` and
+    ``core_separation`` = (core − best_style) / (1 − majority) (see the module docstring)."""
+    codes_train, labels_train = _check(codes_train, labels_train, "core_separation (train)")
+    codes_test, labels_test = _check(codes_test, labels_test, "core_separation (test)")
+    num_labels, num_codes = labels_train.shape[1], codes_train.shape[1]
+    core = sorted({int(k) for k in core})
+    if not core or core[0] < 0 or core[-1] >= num_codes:
+        raise ValueError(f"core {core} must name some of the latent dimensions 0..{num_codes - 1}")
+    style = [[k] for k in range(num_codes) if k not in core]
+    in_core, best_style, majority = np.zeros(num_labels), np.zeros(num_labels), np.zeros(num_labels)
+    for i in range(num_labels):
+        majority[i] = majority_rate(labels_test[:, i])
+        scores = _probe_groups(codes_train, labels_train[:, i], codes_test, labels_test[:, i], [core] + style)
+        in_core[i], best_style[i] = scores[0], max(scores[1:], default=majority[i])
+    score = (in_core - best_style) / np.maximum(1.0 - majority, 1e-12)
+    return dict(core=in_core, best_style=best_style, majority=majority, core_separation=score)
 
 
 def probe_blocks(codes_train: np.ndarray, labels_train: np.ndarray, validation_fraction: float = 0.3,
@@ -108,6 +138,7 @@ class ProbeConcepts:
     def __init__(self, codes_train: np.ndarray, labels_train: np.ndarray, blocks: Sequence[Sequence[int]]):
         codes, labels = _check(codes_train, labels_train, "ProbeConcepts")
         self.blocks = _check_blocks(blocks, labels.shape[1], codes.shape[1])
+        self.core = sorted({k for block in self.blocks for k in block})
         self.probes, self.class_means = [], []
         for i, block in enumerate(self.blocks):
             classes = np.unique(labels[:, i])

@@ -54,7 +54,7 @@ class Concepts(ImageBenchmark):
     provides = frozenset({LABELS})
     default_model = "ccvae"
     replaced_attributes = ("dataset",)  # the setting names the dataset; ImageBenchmark.dataset(seed) is unused
-    comparison_columns = ("label_accuracy", "localisation", "intervention_success", "mig", "elbo")
+    comparison_columns = ("label_accuracy", "localisation", "core_separation", "intervention_success", "mig", "elbo")
     settings = (
         Setting("dataset", "dsprites_procedural", "the ground-truth image dataset with a label set "
                 "(dsprites_procedural, dsprites, circular_sprites, shapes3d)", str),

@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from pyrodisent.metrics.concepts import (ProbeConcepts, intervention_success, localisation, majority_rate,
-                                         probe_accuracy, probe_blocks)
+from pyrodisent.metrics.concepts import (ProbeConcepts, core_separation, intervention_success, localisation,
+                                         majority_rate, probe_accuracy, probe_blocks)
 
 
 def hand_made(n=600, seed=0):
@@ -36,6 +36,24 @@ def test_a_label_spread_over_two_blocks_is_not_localised():
     codes[:, 2] = codes[:, 0]  # label 0 also readable from the style dimension
     scores = localisation(codes[:400], labels[:400], codes[400:], labels[400:], [[0], [1]])
     assert abs(scores["localisation"][0]) < 0.05 and scores["localisation"][1] > 0.9
+
+
+def test_core_separation_credits_a_rotated_core_that_localisation_does_not():
+    codes, labels = hand_made()
+    rotated = codes.copy()  # the two labels mixed by a 45° rotation of the core (dimensions 0, 1)
+    rotated[:, 0], rotated[:, 1] = codes[:, 0] + codes[:, 1], codes[:, 0] - codes[:, 1]
+    fit, test = slice(0, 400), slice(400, None)
+    separated = core_separation(rotated[fit], labels[fit], rotated[test], labels[test], core=[0, 1])
+    assert (separated["core"] > 0.95).all() and (separated["core_separation"] > 0.9).all()
+    local = localisation(rotated[fit], labels[fit], rotated[test], labels[test], [[0], [1]])
+    assert local["localisation"].max() < 0.5  # no single dimension holds one label
+    rotated[:, 2] = codes[:, 0]  # label 0 readable from the style too
+    leaked = core_separation(rotated[fit], labels[fit], rotated[test], labels[test], core=[0, 1])
+    assert abs(leaked["core_separation"][0]) < 0.05 and leaked["core_separation"][1] > 0.9
+    no_style = core_separation(codes[fit], labels[fit], codes[test], labels[test], core=[0, 1, 2])
+    np.testing.assert_allclose(no_style["best_style"], no_style["majority"])
+    with pytest.raises(ValueError, match="must name some of the latent dimensions"):
+        core_separation(codes, labels, codes, labels, core=[3])
 
 
 def test_probe_blocks_find_each_labels_dimension():

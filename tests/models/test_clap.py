@@ -80,6 +80,7 @@ def test_concept_prior_posterior_and_intervention():
     changed = model.intervene(z, 1, 2)
     torch.testing.assert_close(changed[:, 2:], z[:, 2:])  # the style is kept
     assert len(model.core_blocks()) == 2 and all(0 <= b[0] < 2 for b in model.core_blocks())
+    assert model.core_dims() == [0, 1]  # the whole core, whatever the blocks
     assert model.label_log_probs(z)[0, 0, 2] < -1e8  # label 0 has two classes
 
 
