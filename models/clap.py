@@ -25,8 +25,8 @@ hold is then cheaper in the smaller block, the core. Semi-supervised: points wit
 The group lasso is a penalty of the parameters, multiplied by N to sit on the scale of the summed loss.
 
 Concepts: a label's block is the core dimension with the largest classifier weights for it (two labels may share
-one), the core (for ``core_separation``) all ``core_dim`` dimensions; an intervention on label i sets z_c to the concept prior's mean A_m y' + b_m with y' the predicted labels with
-label i changed.
+one), the core (for ``core_separation``) all ``core_dim`` dimensions; an intervention on label i sets z_c to the
+concept prior's mean A_m y' + b_m with y' the predicted labels with label i changed.
 """
 from __future__ import annotations
 
