@@ -189,9 +189,6 @@ def launch(nproc: int, function: Callable, arguments: tuple = ()) -> None:
 
     if nproc < 1:
         raise ValueError(f"--nproc must be ≥ 1, got {nproc}")
-    store = dist.TCPStore("127.0.0.1", 0, nproc + 1, is_master=True, timeout=datetime.timedelta(seconds=600),
-                          wait_for_workers=False)
-    try:
-        multiprocessing.spawn(_spawned, args=(nproc, store.port, function, arguments), nprocs=nproc, join=True)
-    finally:
-        del store
+    store = dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False,
+                          timeout=datetime.timedelta(seconds=600))  # serves the ranks until launch returns
+    multiprocessing.spawn(_spawned, args=(nproc, store.port, function, arguments), nprocs=nproc, join=True)

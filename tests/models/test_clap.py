@@ -70,6 +70,12 @@ def test_each_dimensions_kl_is_weighed_by_its_blocks_share_as_in_the_official_co
     assert tiny(core_dim=1, block_kl_shares=False).weighted_kl(q, p).item() == pytest.approx(sum(per_dimension))
 
 
+def test_the_core_is_every_core_dimension_not_only_the_labels_blocks():
+    model = tiny(core_dim=3)  # two labels: their blocks name at most two of the three core dimensions
+    assert model.core_dims() == [0, 1, 2]
+    assert len({b[0] for b in model.core_blocks()}) <= 2
+
+
 def test_concept_prior_posterior_and_intervention():
     model = tiny()
     y = torch.tensor([[1, 2], [0, 0], [1, 1]])
@@ -80,7 +86,6 @@ def test_concept_prior_posterior_and_intervention():
     changed = model.intervene(z, 1, 2)
     torch.testing.assert_close(changed[:, 2:], z[:, 2:])  # the style is kept
     assert len(model.core_blocks()) == 2 and all(0 <= b[0] < 2 for b in model.core_blocks())
-    assert model.core_dims() == [0, 1]  # the whole core, whatever the blocks
     assert model.label_log_probs(z)[0, 0, 2] < -1e8  # label 0 has two classes
 
 
