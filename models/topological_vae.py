@@ -8,7 +8,9 @@ product of blocks, one per factor, each putting its lowest "energy" on its low-d
 
 with p_b a mixture of k narrow Gaussians (points(k), 1-D), a smoothed uniform on an interval (segment,
 1-D), or the 2-D tilted Gaussian p_τ(z) ∝ exp(τ‖z‖) N(z; 0, I) of Floto et al. (ICLR 2023, Eq. 3)
-whose density concentrates on a circle (loop, 2-D). Energy annealing: each block's sharpness s_b (mixture
+whose density concentrates on a circle (loop, 2-D), or the unit circle itself with a uniform prior and a
+projected-normal posterior (circle, 2-D: a loop in polar form; see
+:mod:`pyrodisent.distributions.topological`). Energy annealing: each block's sharpness s_b (mixture
 width, segment edge width, τ) follows a schedule from flat to sharp over ``anneal_steps`` trainer steps,
 so encodings settle onto the low-energy sets as training proceeds. The objective is the β-ELBO
 E_q[log p(x|z)] − β KL(q(z|x) ‖ p(z)), the KL by Monte Carlo (the prior has no closed form against q).
@@ -46,6 +48,9 @@ class TopologicalVAE(LatentVariableModel):
         if anneal_steps < 0:
             raise ValueError(f"anneal_steps must be ≥ 0, got {anneal_steps}")
         super().__init__(*args, latent_dim=product.dim, **kwargs)
+        if not product.gaussian_posterior and (self.posterior_covariance != "diagonal" or len(self.posterior_flow)):
+            raise ValueError(f"blocks {product.extra_repr()!r} have a circle, whose posterior is a projected normal: "
+                             "use posterior_covariance='diagonal' and no posterior flow")
         self.product_prior = product
         self.anneal_steps = int(anneal_steps)
 
@@ -58,6 +63,13 @@ class TopologicalVAE(LatentVariableModel):
 
     def prior(self, batch, **globals):
         return self.product_prior.distribution(self.anneal_progress, batch_shape=(batch.size,))
+
+    def posterior(self, batch):
+        """q(z | x) = Π_b q_b(z_b | x): the encoder's diagonal Gaussian, but on the unit circle (a projected
+        normal) for circle blocks."""
+        if self.product_prior.gaussian_posterior:
+            return super().posterior(batch)
+        return self.product_prior.posterior(*self.posterior_params(batch))
 
 
 @MODELS.register("tilted_vae")

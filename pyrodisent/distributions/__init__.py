@@ -3,11 +3,11 @@ from pyrodisent.distributions.banded_precision import (BandedPrecisionNormal, kl
                                                        solve_upper_bidiagonal)
 from pyrodisent.distributions.kl import kl_full_gaussian_to_diagonal
 from pyrodisent.distributions.negative_binomial import MeanDispersionNegativeBinomial
-from pyrodisent.distributions.topological import (BlockProductDistribution, GaussianPoints, Loop, Points, ProductPrior,
-                                                  Segment, SmoothedSegment, Tilted, TiltedNormal, TopologyBlock,
-                                                  build_block, log_radial_integral, parse_blocks)
+from pyrodisent.distributions.topological import (BlockProductDistribution, Circle, GaussianPoints, Loop, Points,
+                                                  ProductPrior, Segment, SmoothedSegment, Tilted, TiltedNormal,
+                                                  TopologyBlock, build_block, log_radial_integral, parse_blocks)
 
-__all__ = ["BandedPrecisionNormal", "BlockProductDistribution", "GaussianPoints", "Loop",
+__all__ = ["BandedPrecisionNormal", "BlockProductDistribution", "Circle", "GaussianPoints", "Loop",
            "MeanDispersionNegativeBinomial", "Points", "ProductPrior", "Segment", "SmoothedSegment", "Tilted",
            "TiltedNormal", "TopologyBlock",
            "build_block", "kl_banded_precision_to_dense", "kl_full_gaussian_to_diagonal", "log_radial_integral",

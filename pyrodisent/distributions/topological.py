@@ -17,8 +17,16 @@ end points soften with w: p(z) = (Φ((z − a)/w) − Φ((z − b)/w)) / (b − 
 
 **Gaussian points**: an equal-weight mixture of k narrow Gaussians, N(c_j, w²).
 
+**Circle** (a loop in polar form): z_b = (cos θ, sin θ) lies on the unit circle itself, with the uniform
+prior p(θ) = 1/2π, and the posterior is the projected normal (Hernandez-Stumpfhauser et al. 2017),
+z_b = (m + ε)/‖m + ε‖, ε ~ N(0, I_2), whose concentration ‖m‖ the encoder sets: reparameterised, and free
+(KL 0 at m = 0) for a block left unused — where ``loop``, a Gaussian posterior under a ring-shaped prior,
+charges KL to a block whose codes sit off the ring. A circle block holds nothing but an angle; which
+factor takes it, the prior does not decide (on ``circular_sprites`` the positions did, as arcs).
+
 **Blocks** are modules that hold a block's parameters (learnable point centres) and return its
-distribution at a sharpness that anneals from flat (progress 0) to sharp (progress 1); a
+distribution at a sharpness that anneals from flat (progress 0) to sharp (progress 1), and the family of
+its posterior (:meth:`TopologyBlock.posterior`: a diagonal Gaussian but for circles); a
 :class:`ProductPrior` of blocks is the prior of a topology-aware VAE, p(z) = Π_b p_b(z_b).
 """
 from __future__ import annotations
@@ -30,7 +38,8 @@ from typing import List, Sequence, Tuple
 
 import numpy as np
 import torch
-from pyro.distributions import TorchDistribution
+from pyro.distributions import Normal as _Normal
+from pyro.distributions import ProjectedNormal, TorchDistribution
 from torch import nn
 from torch.distributions import constraints
 from torch.distributions.utils import broadcast_all
@@ -299,6 +308,11 @@ class TopologyBlock(nn.Module):
     def distribution(self, progress: float = 1.0) -> TorchDistribution:
         raise NotImplementedError
 
+    def posterior(self, loc: torch.Tensor, scale: torch.Tensor) -> TorchDistribution:
+        """q(z_b | x) from the encoder's location and scale for the block's dimensions, (…, dim) each: the
+        diagonal Gaussian N(loc, diag scale²) (event shape (dim,))."""
+        return _Normal(loc, scale).to_event(1)
+
     def extra_repr(self) -> str:
         return self.name
 
@@ -378,6 +392,23 @@ class Loop(TopologyBlock):
         return TiltedNormal(self.anchor + self.radius / width, 2, scale=self.anchor + width)
 
 
+class Circle(TopologyBlock):
+    """circle: a loop in polar form — z_b on the unit circle, uniform prior (the projected normal with zero
+    concentration), projected-normal posterior with concentration the encoder's location (its scale unused).
+    There is no sharpness to anneal: the latent is on the circle from the start."""
+
+    def __init__(self):
+        super().__init__()
+        self.dim, self.name = 2, "circle"
+        self.register_buffer("anchor", torch.zeros(()), persistent=False)
+
+    def distribution(self, progress: float = 1.0) -> TorchDistribution:
+        return ProjectedNormal(self.anchor.expand(2))
+
+    def posterior(self, loc: torch.Tensor, scale: torch.Tensor) -> TorchDistribution:
+        return ProjectedNormal(loc)
+
+
 class Normal(TopologyBlock):
     """normal(d): the standard normal on d dimensions (no topology; ignores annealing)."""
 
@@ -389,8 +420,6 @@ class Normal(TopologyBlock):
         self.register_buffer("anchor", torch.zeros(()), persistent=False)
 
     def distribution(self, progress: float = 1.0) -> TorchDistribution:
-        from pyro.distributions import Normal as _Normal
-
         loc = self.anchor.expand(self.dim)
         return _Normal(loc, torch.ones_like(loc)).to_event(1)
 
@@ -405,20 +434,20 @@ def _as_vector(distribution: TorchDistribution) -> TorchDistribution:
     return distribution.expand(distribution.batch_shape + (1,)).to_event(1)
 
 
-BLOCK_FORMS = "points(k), segment, loop, normal, normal(d), tilted(d)"
+BLOCK_FORMS = "points(k), segment, loop, circle, normal, normal(d), tilted(d)"
 
 
 def build_block(text: str) -> TopologyBlock:
-    """A block from its name: ``points(3)`` (or ``points3``), ``segment``, ``loop``, ``normal``, ``normal(d)``,
-    ``tilted(d)``."""
+    """A block from its name: ``points(3)`` (or ``points3``), ``segment``, ``loop``, ``circle``, ``normal``,
+    ``normal(d)``, ``tilted(d)``."""
     match = re.fullmatch(r"\s*([a-z]+)\s*(?:\(\s*(\d+)\s*\)|(\d+))?\s*", text.lower())
     if not match:
         raise ValueError(f"unknown block {text!r}; expected one of {BLOCK_FORMS}")
     kind, number = match.group(1), match.group(2) or match.group(3)
     if kind == "points" and number:
         return Points(int(number))
-    if kind in ("segment", "loop") and not number:
-        return Segment() if kind == "segment" else Loop()
+    if kind in ("segment", "loop", "circle") and not number:
+        return {"segment": Segment, "loop": Loop, "circle": Circle}[kind]()
     if kind == "normal":
         return Normal(int(number) if number else 1)
     if kind == "tilted" and number:
@@ -473,6 +502,11 @@ class BlockProductDistribution(TorchDistribution):
             raise NotImplementedError("a block of this product has no reparameterised sampler")
         return torch.cat([part.rsample(sample_shape) for part in self.parts], dim=-1)
 
+    @property
+    def mean(self):
+        """The blocks' means side by side (a circle's: its mean direction)."""
+        return torch.cat([part.mean for part in self.parts], dim=-1)
+
 
 class ProductPrior(nn.Module):
     """p(z) = Π_b p_b(z_b): a product of topology blocks, e.g. ``ProductPrior([Points(3), Segment(), Loop()])``."""
@@ -498,6 +532,19 @@ class ProductPrior(nn.Module):
 
     def distribution(self, progress: float = 1.0, batch_shape=()) -> BlockProductDistribution:
         return BlockProductDistribution([block.distribution(progress) for block in self.blocks], batch_shape)
+
+    @property
+    def gaussian_posterior(self) -> bool:
+        """Whether every block's posterior is the encoder's diagonal Gaussian (no circle block)."""
+        return all(type(block).posterior is TopologyBlock.posterior for block in self.blocks)
+
+    def posterior(self, loc: torch.Tensor, scale: torch.Tensor) -> BlockProductDistribution:
+        """q(z | x) = Π_b q_b(z_b | x) from the encoder's location and scale (…, dim) each."""
+        if loc.shape[-1] != self.dim or scale.shape != loc.shape:
+            raise ValueError(f"the blocks take {self.dim} dimensions; got location {tuple(loc.shape)} and scale "
+                             f"{tuple(scale.shape)} (a diagonal scale of the location's shape)")
+        parts = [block.posterior(loc[..., where], scale[..., where]) for block, where in self.slices()]
+        return BlockProductDistribution(parts, loc.shape[:-1])
 
     def extra_repr(self) -> str:
         return ", ".join(block.name for block in self.blocks)

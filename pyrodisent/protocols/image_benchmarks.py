@@ -57,7 +57,7 @@ IMAGE_SETTINGS = (
             nonnegative_int),
     Setting("votes_test", 0, "votes scoring them (0: metric_test)", nonnegative_int),
     Setting("blocks", "auto", "topological_vae's product prior, one block per factor (points(k), segment, loop, "
-            "normal, tilted(d)); auto: from the dataset's declared topologies", str),
+            "circle, normal, tilted(d)); auto: from the dataset's declared topologies", str),
     Setting("anneal_fraction", 0.5, "share of training over which topological_vae's blocks sharpen from flat to "
             "sharp", nonnegative_float),
     Setting("tau", 5.0, "τ of tilted_vae's prior (Floto et al.)", nonnegative_float),

@@ -8,8 +8,8 @@ import pytest
 import torch
 from scipy import integrate, stats
 
-from pyrodisent.distributions.topological import (GaussianPoints, Loop, Normal, Points, ProductPrior, Segment,
-                                                  SmoothedSegment, Tilted, TiltedNormal, build_block,
+from pyrodisent.distributions.topological import (Circle, GaussianPoints, Loop, Normal, Points, ProductPrior,
+                                                  Segment, SmoothedSegment, Tilted, TiltedNormal, build_block,
                                                   log_radial_integral, parse_blocks)
 
 DIMS, TAUS = (1, 2, 3, 10), (0.0, 1.0, 5.0, 20.0, 50.0)
@@ -229,7 +229,52 @@ def test_a_product_of_blocks_is_the_sum_of_their_log_densities():
     assert centres.grad is not None and centres.grad.abs().sum() > 0  # the point centres are learnable
 
 
-@pytest.mark.parametrize("text", ["points", "circle", "segment(2)", "tilted", "points(0)"])
+def on_circle(angle):
+    return torch.stack([torch.cos(angle), torch.sin(angle)], dim=-1)
+
+
+def test_a_circle_is_uniform_on_the_unit_circle_and_its_posterior_a_density_on_it():
+    circle = Circle().double()
+    prior = circle.distribution(0.0)
+    angles = torch.linspace(-math.pi, math.pi, 20_001, dtype=torch.float64)[:-1]
+    step = 2 * math.pi / len(angles)
+    assert torch.allclose(prior.log_prob(on_circle(angles)), torch.full_like(angles, -math.log(2 * math.pi)))
+    loc = torch.tensor([[0.0, 0.0], [2.0, -1.0], [-8.0, 3.0]], dtype=torch.float64)
+    posterior = circle.posterior(loc, torch.ones_like(loc))
+    density = posterior.log_prob(on_circle(angles)[:, None]).exp()  # (angles, 3)
+    assert torch.allclose(density.sum(0) * step, torch.ones(3, dtype=torch.float64), atol=1e-8)
+    # its mean direction is the encoder's location's; the more concentrated, the more mass near it
+    assert torch.allclose(posterior.mean[1:], loc[1:] / loc[1:].norm(dim=-1, keepdim=True))
+    mass_near = [float(density[(on_circle(angles) @ (loc[i] / loc[i].norm())) > math.cos(0.3), i].sum() * step)
+                 for i in (1, 2)]
+    assert mass_near[1] > mass_near[0] > 0.3 / math.pi
+    pyro.set_rng_seed(4)
+    z = posterior.rsample((1000,))
+    assert torch.allclose(z.norm(dim=-1), torch.ones(1000, 3, dtype=torch.float64))
+    # an unused block (location 0) costs nothing: q = p, so the Monte Carlo KL is exactly 0
+    assert torch.allclose(posterior.log_prob(z)[:, 0] - prior.log_prob(z[:, 0]), torch.zeros(1000, dtype=torch.float64))
+
+
+def test_a_product_posterior_takes_each_blocks_family():
+    pyro.set_rng_seed(6)
+    prior = ProductPrior(parse_blocks("points(3), circle, segment"))
+    assert not prior.gaussian_posterior and ProductPrior(parse_blocks("loop, segment")).gaussian_posterior
+    loc = torch.randn(5, 4, requires_grad=True)
+    scale = torch.rand(5, 4) + 0.5
+    posterior = prior.posterior(loc, scale)
+    z = posterior.rsample()
+    assert z.shape == (5, 4) and torch.allclose(z[:, 1:3].norm(dim=-1), torch.ones(5))
+    gaussian = torch.distributions.Normal(loc[:, [0, 3]], scale[:, [0, 3]]).log_prob(z[:, [0, 3]]).sum(-1)
+    circular = Circle().posterior(loc[:, 1:3], scale[:, 1:3]).log_prob(z[:, 1:3])
+    assert torch.allclose(posterior.log_prob(z), gaussian + circular)
+    assert torch.allclose(posterior.mean[:, [0, 3]], loc[:, [0, 3]])
+    z.sum().backward()
+    assert loc.grad[:, 1:3].abs().sum() > 0  # reparameterised through the projection
+    with pytest.raises(ValueError, match="take 4 dimensions"):
+        prior.posterior(loc[:, :3], scale[:, :3])
+
+
+@pytest.mark.parametrize("text", ["points", "circle(2)", "segment(2)", "tilted", "points(0)"])
 def test_bad_block_names_are_named(text):
     with pytest.raises(ValueError, match=r"points\(k\), segment, loop|k ≥ 1"):
         build_block(text)

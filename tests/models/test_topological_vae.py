@@ -45,6 +45,29 @@ def test_a_loop_blocks_codes_settle_on_a_ring(seed):
     assert loop < gaussian - 0.08, (loop, gaussian)
 
 
+def test_a_circle_block_holds_the_angle_on_the_unit_circle():
+    data, factors = ring_data(0)
+    model = MODELS.build("topological_vae", seed=0, **COMMON, blocks="circle, segment")
+    batch = data.batch(torch.arange(len(data)))
+
+    def concentration():  # the mean ‖m‖ of the projected normals: 0 is the prior, uniform on the circle
+        with torch.no_grad():
+            return float(model.posterior_params(batch)[0][:, :2].norm(dim=-1).mean())
+
+    before = concentration()
+    Trainer(model, data, epochs=15, batch_size=50, lr=3e-3, seed=0, device="cpu", progress=False).fit()
+    codes = encode(model, data)
+    scores, matches = topology_scores(factors, codes, ["loop", "segment"], ["angle", "position"])
+    assert np.allclose(np.hypot(codes[:, 0], codes[:, 1]), 1.0, atol=1e-5)  # the block's codes are on the circle
+    # measured: ρ_c 0.935 in the circle block; concentration 0.24 → 5.9
+    assert matches[0]["dims"] == (0, 1) and scores["angle_circular_corr"] > 0.85
+    assert concentration() > 10 * before
+    z = model.posterior(data.batch(torch.arange(4))).rsample()
+    assert torch.allclose(z[:, :2].norm(dim=-1), torch.ones(4))
+    with pytest.raises(ValueError, match="circle, whose posterior is a projected normal"):
+        MODELS.build("topological_vae", **{**COMMON, "num_data": 10}, blocks="circle", posterior_covariance="full")
+
+
 def test_annealing_follows_the_trainers_step():
     model = MODELS.build("topological_vae", seed=0, **{**COMMON, "num_data": 10}, blocks="loop, segment",
                          anneal_steps=100)
