@@ -47,6 +47,8 @@ IMAGE_SETTINGS = (
             "observation_scale)", choices=("bernoulli", "gaussian")),
     Setting("observation_scale", 0.1, "std of the gaussian pixel likelihood", positive_float),
     Setting("beta", 4.0, "β of beta_vae", positive_float),
+    Setting("kl_warmup_fraction", 0.0, "share of training over which every model's KL weight grows linearly from 0 "
+            "to its full value", nonnegative_float),
     Setting("tc_weight", 6.0, "β of beta_tcvae", nonnegative_float),
     Setting("gamma", 10.0, "γ of factor_vae; annealed_vae uses 1000", nonnegative_float),
     Setting("lambda_od", 10.0, "λ_od of dip_vae / dip_vae_ii", nonnegative_float),
@@ -132,6 +134,8 @@ class ImageBenchmark(Protocol):
                          observation_shape=data.dataset.observation_shape, latent_dim=self.latent_dim,
                          encoder="conv_encoder", decoder="conv_decoder", **self.likelihood_arguments(),
                          **extra.get(model_name, {}))
+        if self.kl_warmup_fraction > 0:
+            arguments.update(kl_warmup_steps=int(self.kl_warmup_fraction * steps))
         if model_name == "topological_vae":  # the latent size is the blocks' total
             arguments.update(latent_dim=0, blocks=self.product_blocks(data.dataset), beta=self.beta,
                              anneal_steps=int(self.anneal_fraction * steps))

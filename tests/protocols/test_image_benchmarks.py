@@ -23,3 +23,16 @@ def test_the_likelihood_setting_builds_the_pixel_likelihood():
 def test_an_unknown_likelihood_is_named():
     with pytest.raises(SettingError, match=r"protocol\.likelihood: expected one of bernoulli, gaussian, got 'poisson'"):
         RunSpec("vae", "circular_sprites", protocol_settings={**SMALL, "likelihood": "poisson"}).resolve()
+
+
+def test_the_kl_warmup_spans_its_share_of_training_for_every_model():
+    for model in ("beta_vae", "topological_vae", "tilted_vae"):
+        prepared = prepare(RunSpec(model, "circular_sprites", protocol_settings={**SMALL, "steps": 30}))
+        assert prepared.model.kl_warmup_steps == 10  # circular_sprites warms up over the first third
+        prepared.model.set_training_step(4)
+        assert prepared.model.kl_scale == pytest.approx(0.5)  # β = 1 there, (step + 1) / 10
+    plain = prepare(RunSpec("beta_vae", "circular_sprites",
+                            protocol_settings={**SMALL, "steps": 30, "kl_warmup_fraction": 0}))
+    assert plain.model.kl_warmup_steps == 0 and "kl_warmup_steps" not in plain.config()["derived"]["model_arguments"]
+    other = prepare(RunSpec("beta_vae", "dsprites_procedural", protocol_settings={**SMALL, "steps": 30}))
+    assert other.model.kl_warmup_steps == 0  # the other image benchmarks keep the study's training
