@@ -304,6 +304,8 @@ class TopologyBlock(nn.Module):
 
     name: str = ""
     dim: int = 1
+    #: whether :meth:`posterior` is the encoder's diagonal Gaussian
+    gaussian_posterior: bool = True
 
     def distribution(self, progress: float = 1.0) -> TorchDistribution:
         raise NotImplementedError
@@ -396,6 +398,8 @@ class Circle(TopologyBlock):
     """circle: a loop in polar form — z_b on the unit circle, uniform prior (the projected normal with zero
     concentration), projected-normal posterior with concentration the encoder's location (its scale unused).
     There is no sharpness to anneal: the latent is on the circle from the start."""
+
+    gaussian_posterior = False
 
     def __init__(self):
         super().__init__()
@@ -536,7 +540,7 @@ class ProductPrior(nn.Module):
     @property
     def gaussian_posterior(self) -> bool:
         """Whether every block's posterior is the encoder's diagonal Gaussian (no circle block)."""
-        return all(type(block).posterior is TopologyBlock.posterior for block in self.blocks)
+        return all(block.gaussian_posterior for block in self.blocks)
 
     def posterior(self, loc: torch.Tensor, scale: torch.Tensor) -> BlockProductDistribution:
         """q(z | x) = Π_b q_b(z_b | x) from the encoder's location and scale (…, dim) each."""

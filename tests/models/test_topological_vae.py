@@ -59,7 +59,8 @@ def test_a_circle_block_holds_the_angle_on_the_unit_circle():
     codes = encode(model, data)
     scores, matches = topology_scores(factors, codes, ["loop", "segment"], ["angle", "position"])
     assert np.allclose(np.hypot(codes[:, 0], codes[:, 1]), 1.0, atol=1e-5)  # the block's codes are on the circle
-    # measured: ρ_c 0.935 in the circle block; concentration 0.24 → 5.9
+    # measured: ρ_c 0.935 in the circle block, concentration 0.24 → 5.9. The angle of this toy is read almost as
+    # well from an untrained encoder's circle (ρ_c 0.947), so what shows the block learned is its concentration.
     assert matches[0]["dims"] == (0, 1) and scores["angle_circular_corr"] > 0.85
     assert concentration() > 10 * before
     z = model.posterior(data.batch(torch.arange(4))).rsample()
