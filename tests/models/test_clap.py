@@ -73,7 +73,6 @@ def test_each_dimensions_kl_is_weighed_by_its_blocks_share_as_in_the_official_co
 def test_the_core_is_every_core_dimension_not_only_the_labels_blocks():
     model = tiny(core_dim=3)  # two labels: their blocks name at most two of the three core dimensions
     assert model.core_dims() == [0, 1, 2]
-    assert len({b[0] for b in model.core_blocks()}) <= 2
 
 
 def test_concept_prior_posterior_and_intervention():
