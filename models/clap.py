@@ -159,8 +159,9 @@ class CLAP(ConceptModel):
         y, labelled = self.labels_of(batch)
         beta_t = self.beta * self.schedule.kl_weight(self._step)
         gamma_t = self.label_weight * self.schedule.label_weight(self._step)
-        standard = dist.Normal(0.0, 1.0).expand([self.latent_dim]).to_event(1)
         q_p = self.posterior(batch)
+        zeros = q_p.base_dist.loc.new_zeros(self.latent_dim)  # on the model's device
+        standard = dist.Normal(zeros, zeros + 1).to_event(1)
         z_p = q_p.rsample()
         elbo_p = self.observation_distribution(z_p, batch).log_prob(batch.x) - beta_t * self.weighted_kl(q_p, standard)
         q_cl = self.concept_posterior(batch, y)
