@@ -5,10 +5,16 @@ A factor declares its topology (``points``, ``segment`` or ``loop``, as
 latents that fit it best — the same candidates for every model, so that a Gaussian-prior VAE and a
 topology-aware prior are judged alike:
 
-- a **loop** (an angle α with period P) by the circular correlation (Jammalamadaka & SenGupta 2001,
-  Eq. 8.2.2) between α and the angle β = atan2(z_j − z̄_j, z_i − z̄_i) of the best pair of latent
-  dimensions (i, j), |ρ_c| with ρ_c = Σ sin(α − ᾱ) sin(β − β̄) / √(Σ sin²(α − ᾱ) Σ sin²(β − β̄)),
-  ᾱ, β̄ the circular means: 1 when β = ±α + c, the only way a loop is recovered without a cut;
+- a **loop** (an angle α with period P) by the circular correlation of Fisher & Lee (1983, "A correlation
+  coefficient for circular data", Biometrika 70:327) between α and the angle β = atan2(z_j − z̄_j, z_i − z̄_i) of
+  the best pair of latent dimensions (i, j): |ρ_T| with ρ_T = det E[u vᵀ] / √(det E[u uᵀ] det E[v vᵀ]),
+  u = (cos α, sin α), v = (cos β, sin β) (moments about the origin). It is invariant to rotating either angle,
+  1 when β = ±α + c (the only way a loop is recovered without a cut), 0.88 for an embedding that winds 90 % of
+  the way round (with noise), 0.32 for half-way, 0 for a line through the codes (β takes two opposite values).
+  Jammalamadaka & SenGupta's ρ_c (centred at the circular means) is not used: a factor spread evenly round its
+  circle (hue, orientation) has no defined mean direction, and ρ_c then swings with the sample — from −0.45 to
+  0.44 between 3,000-point samples of one population whose ρ_T is 0.19 — and reads −0.33 for the 90 % winding
+  and 0.27 for the line (tests/metrics/test_topology.py);
 - **points** (a discrete factor with k values) by the purity of k-means with k clusters on the best single
   latent dimension (the share of points whose cluster's majority label is their own);
 - a **segment** by |Spearman ρ| with the best single latent dimension.
@@ -19,7 +25,7 @@ from itertools import combinations
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from scipy.stats import circmean, spearmanr
+from scipy.stats import spearmanr
 from sklearn.cluster import KMeans
 
 from pyrodisent.metrics._arrays import check_matrix
@@ -28,14 +34,17 @@ TOPOLOGIES = ("points", "segment", "loop")
 
 
 def circular_correlation(alpha: np.ndarray, beta: np.ndarray) -> float:
-    """ρ_c of two angles (radians), in [−1, 1]; 0 when either is constant."""
+    """Fisher & Lee's ρ_T of two angles (radians), in [−1, 1]: ±1 when β = ±α + c; 0 when either angle is confined
+    to one axis (its doubled angle constant)."""
     alpha, beta = np.asarray(alpha, dtype=float), np.asarray(beta, dtype=float)
     if alpha.shape != beta.shape or alpha.ndim != 1:
         raise ValueError(f"angles must be two vectors of one length, got shapes {alpha.shape} and {beta.shape}")
-    a = np.sin(alpha - circmean(alpha))
-    b = np.sin(beta - circmean(beta))
-    denominator = np.sqrt((a ** 2).sum() * (b ** 2).sum())
-    return float((a * b).sum() / denominator) if denominator > 0 else 0.0
+    u = np.stack([np.cos(alpha), np.sin(alpha)], 1)
+    v = np.stack([np.cos(beta), np.sin(beta)], 1)
+    n = len(alpha)
+    cross, uu, vv = u.T @ v / n, u.T @ u / n, v.T @ v / n
+    denominator = np.sqrt(max(np.linalg.det(uu), 0.0) * max(np.linalg.det(vv), 0.0))
+    return float(np.linalg.det(cross) / denominator) if denominator > 1e-12 else 0.0
 
 
 def pair_angle(codes: np.ndarray, i: int, j: int) -> np.ndarray:

@@ -1,6 +1,6 @@
-"""The topology-aware VAE: its blocks shape the codes (a loop block's codes settle on a ring, where a
-Gaussian prior's do not), annealing runs from flat to sharp with the trainer's step, and bad blocks are
-named."""
+"""The topology-aware VAE: its blocks shape the codes (on most seeds a loop block's codes settle on a ring holding
+the angle, where a Gaussian prior's do not), annealing runs from flat to sharp with the trainer's step, and bad
+blocks are named."""
 import numpy as np
 import pytest
 import torch
@@ -25,24 +25,30 @@ def ring_data(seed, n=1500):
     return ArrayDataset(x.astype(np.float32)), np.column_stack([angle, position])
 
 
-def ring_spread(seed, name, **arguments):
-    """sd / mean of the radius of the codes in the pair of latents that best recovers the angle."""
+def ring_fit(seed, name, **arguments):
+    """(the pair of latents that best recovers the angle, its circular correlation ρ_T, the sd / mean of the
+    codes' radius in that pair)."""
     data, factors = ring_data(seed)
     model = MODELS.build(name, seed=seed, **COMMON, **arguments)
     Trainer(model, data, epochs=15, batch_size=50, lr=3e-3, seed=seed, device="cpu", progress=False).fit()
     codes = encode(model, data)
-    _, matches = topology_scores(factors, codes, ["loop", "segment"], ["angle", "position"])
+    scores, matches = topology_scores(factors, codes, ["loop", "segment"], ["angle", "position"])
     i, j = matches[0]["dims"]
     radius = np.hypot(codes[:, i] - codes[:, i].mean(), codes[:, j] - codes[:, j].mean())
-    return radius.std() / radius.mean()
+    return (i, j), scores["angle_circular_corr"], radius.std() / radius.mean()
 
 
-# Measured (seeds 0, 1, 2): loop block 0.236, 0.088, 0.130; β-VAE's best pair 0.371, 0.253, 0.319.
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_a_loop_blocks_codes_settle_on_a_ring(seed):
-    loop = ring_spread(seed, "topological_vae", blocks="loop, segment", anneal_steps=300)
-    gaussian = ring_spread(seed, "beta_vae", latent_dim=3)
-    assert loop < gaussian - 0.08, (loop, gaussian)
+def test_a_loop_block_takes_the_angle_as_a_ring_on_most_seeds():
+    """Measured (seeds 0, 1, 2): the loop block (latents 0, 1) holds the angle on seeds 1 and 2 (ρ_T 0.967, 0.928;
+    radius spread 0.091, 0.141), against the β-VAE's best pair ρ_T 0.789, 0.732 and spread 0.249, 0.319. On seed 0
+    the angle winds round latents (1, 2) — the loop's second coordinate and the segment — for both priors
+    (ρ_T 0.845 and 0.842; spread 0.302 and 0.262): a product prior does not decide which block a factor takes."""
+    loop = [ring_fit(seed, "topological_vae", blocks="loop, segment", anneal_steps=300) for seed in range(3)]
+    gaussian = [ring_fit(seed, "beta_vae", latent_dim=3) for seed in range(3)]
+    in_block = [pair == (0, 1) and spread < g_spread - 0.08
+                for (pair, _, spread), (_, _, g_spread) in zip(loop, gaussian)]
+    assert sum(in_block) >= 2, (loop, gaussian)
+    assert np.mean([rho for _, rho, _ in loop]) > np.mean([rho for _, rho, _ in gaussian]) + 0.08, (loop, gaussian)
 
 
 def test_a_circle_block_holds_the_angle_on_the_unit_circle():
@@ -59,9 +65,9 @@ def test_a_circle_block_holds_the_angle_on_the_unit_circle():
     codes = encode(model, data)
     scores, matches = topology_scores(factors, codes, ["loop", "segment"], ["angle", "position"])
     assert np.allclose(np.hypot(codes[:, 0], codes[:, 1]), 1.0, atol=1e-5)  # the block's codes are on the circle
-    # measured: ρ_c 0.935 in the circle block, concentration 0.24 → 5.9. The angle of this toy is read almost as
-    # well from an untrained encoder's circle (ρ_c 0.947), so what shows the block learned is its concentration.
-    assert matches[0]["dims"] == (0, 1) and scores["angle_circular_corr"] > 0.85
+    # measured: circular correlation ρ_T 0.989 in the circle block (an untrained encoder's circle: 0.673),
+    # concentration 0.24 → 5.9
+    assert matches[0]["dims"] == (0, 1) and scores["angle_circular_corr"] > 0.95
     assert concentration() > 10 * before
     z = model.posterior(data.batch(torch.arange(4))).rsample()
     assert torch.allclose(z[:, :2].norm(dim=-1), torch.ones(4))
