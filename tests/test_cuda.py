@@ -47,10 +47,15 @@ def test_model_trains_on_cuda_and_encodes_as_on_the_cpu(name):
     # the same weights on the CPU encode the same points to the same codes
     on_cpu = copy.deepcopy(model).cpu()
     np.testing.assert_allclose(encode(on_cpu, data), codes, rtol=1e-4, atol=1e-4)
+    # the bounds on the GPU estimate what the same weights give on the CPU: the draws differ between devices, so
+    # they agree to Monte Carlo error (measured on the CPU, seeds 0–2 of every model: spread ≤ 0.29 nats for the
+    # ELBO, ≤ 0.76 for the IWAE, ≤ 0.32 for the minibatch ELBO); a device bug in a likelihood or prior moves them
+    # by far more
     elbo, iwae = importance_weighted_bounds(model, data, num_samples=20, seed=0)
-    assert np.isfinite(elbo) and np.isfinite(iwae)
+    cpu_elbo, cpu_iwae = importance_weighted_bounds(on_cpu, data, num_samples=20, seed=0)
+    assert abs(elbo - cpu_elbo) < 1.0 and abs(iwae - cpu_iwae) < 1.5, (elbo, cpu_elbo, iwae, cpu_iwae)
     plain = evidence_lower_bound(model, data, num_particles=20, seed=0)
-    assert np.isfinite(plain)
+    assert abs(plain - evidence_lower_bound(on_cpu, data, num_particles=20, seed=0)) < 1.0
 
 
 def test_gp_vae_trains_on_cuda():
