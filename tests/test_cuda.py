@@ -16,15 +16,9 @@ from pyrodisent.data import SpriteSequences
 from pyrodisent.evaluation.scoring import encode, evidence_lower_bound, importance_weighted_bounds
 from pyrodisent.registry import MODELS
 from pyrodisent.training.trainer import Trainer
-from tests.test_zoo import (D, EXTRA_ARGUMENTS, GRAPH_MODELS, K, LABEL_MODELS, N, PAIR_MODELS, tiny_data,
-                            tiny_graph_data, tiny_labelled_data, tiny_pair_data)
+from tests.test_zoo import D, EXTRA_ARGUMENTS, K, N, training_data
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-
-
-def data_for(name):
-    return (tiny_graph_data() if name in GRAPH_MODELS else tiny_pair_data() if name in PAIR_MODELS
-            else tiny_labelled_data() if name in LABEL_MODELS else tiny_data())
 
 
 def build(name):
@@ -34,16 +28,15 @@ def build(name):
 
 @pytest.mark.parametrize("name", sorted(EXTRA_ARGUMENTS))
 def test_model_trains_on_cuda_and_encodes_as_on_the_cpu(name):
-    data = data_for(name)
+    data = training_data(name)
     pyro.set_rng_seed(0)
     model = build(name)
     before = [p.detach().clone() for p in model.parameters()]
-    result = Trainer(model, data, epochs=2, batch_size=16, device="cuda", progress=False, seed=0).fit()
-    assert np.isfinite(result.final_loss)
+    Trainer(model, data, epochs=2, batch_size=16, device="cuda", progress=False, seed=0).fit()  # raises on NaN
     assert all(p.is_cuda for p in model.parameters()) and all(b.is_cuda for b in model.buffers())
     assert any(not torch.equal(b.cuda(), p) for b, p in zip(before, model.parameters()))
     codes = encode(model, data)
-    assert codes.shape == (N, K) and np.isfinite(codes).all()
+    assert codes.shape == (N, K)
     # the same weights on the CPU encode the same points to the same codes
     on_cpu = copy.deepcopy(model).cpu()
     np.testing.assert_allclose(encode(on_cpu, data), codes, rtol=1e-4, atol=1e-4)
@@ -62,8 +55,10 @@ def test_gp_vae_trains_on_cuda():
     data = SpriteSequences(num_frames=5, image_size=16, seed=0).sample(12).sequences()
     model = MODELS.build("gp_vae", observation_shape=(5, 1, 16, 16), latent_dim=K, num_data=len(data),
                          encoder_args=dict(hidden=(16,)), decoder_args=dict(hidden=(16,)), features=8, seed=0)
-    result = Trainer(model, data, epochs=2, batch_size=4, device="cuda", progress=False, seed=0).fit()
-    assert np.isfinite(result.final_loss) and all(p.is_cuda for p in model.parameters())
+    before = [p.detach().clone() for p in model.parameters()]
+    Trainer(model, data, epochs=2, batch_size=4, device="cuda", progress=False, seed=0).fit()
+    assert all(p.is_cuda for p in model.parameters())
+    assert any(not torch.equal(b.cuda(), p) for b, p in zip(before, model.parameters()))
     codes = encode(model, data)
     np.testing.assert_allclose(encode(copy.deepcopy(model).cpu(), data), codes, rtol=1e-4, atol=1e-4)
 

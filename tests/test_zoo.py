@@ -102,10 +102,15 @@ def test_every_registered_model_is_covered():
 GLOBAL_SITE_MODELS = {"mean_shift_vae", "svae_plus"}
 
 
+def training_data(name):
+    """The tiny data model ``name`` trains on: graph, pair, labelled or plain batches."""
+    return (tiny_graph_data() if name in GRAPH_MODELS else tiny_pair_data() if name in PAIR_MODELS
+            else tiny_labelled_data() if name in LABEL_MODELS else tiny_data())
+
+
 @pytest.mark.parametrize("name", sorted(EXTRA_ARGUMENTS))
 def test_model_trains_evaluates_and_diagnoses(name, tmp_path):
-    data = (tiny_graph_data() if name in GRAPH_MODELS else tiny_pair_data() if name in PAIR_MODELS
-            else tiny_labelled_data() if name in LABEL_MODELS else tiny_data())
+    data = training_data(name)
     pyro.set_rng_seed(0)
     model = MODELS.build(name, observation_shape=(D,), latent_dim=K, num_data=N, encoder_args=dict(hidden=(16,)),
                          decoder_args=dict(hidden=(16,)), **EXTRA_ARGUMENTS[name])
