@@ -20,7 +20,9 @@
 #    $OUT/runs.tar.gz (metrics, configs, logs, pictures) and $OUT/summary.txt. TOPOLOGY_EXTRA / CONCEPTS_EXTRA:
 #    more flags for those runs (smaller metric sizes for a dry run with DEVICE=cpu). PRIORS (default "normal
 #    product") and CONCEPT_RUNS (default "ccvae:0.1 clap:1.0", model:labelled fraction) pick the runs;
-#    THROUGHPUT=0 skips step 2 (then give the step counts).
+#    THROUGHPUT=0 skips step 2 (then give the step counts), CUDA_TESTS=0 step 3. RUNS=FILE replaces these runs by the file's: one run a
+#    line, "NAME EXAMPLE FLAGS…" (e.g. "hue-gauss topological_vae --prior normal --likelihood gaussian"), each
+#    with --device, --num-threads 1, --quiet and --out added (quote flag values as in a shell).
 set -u
 start=$(date +%s)
 OUT=${OUT:-/tmp/gpu_check}
@@ -58,9 +60,16 @@ runs=/tmp/gpu_runs
 pids=()
 if [ "${EXPERIMENTS:-0}" = 1 ]; then
     echo "== experiments launched ($(elapsed) s): topology ${STEPS_TOPOLOGY} steps, concepts ${STEPS_CONCEPTS} steps"
-    mkdir -p "$runs"
+    rm -rf "$runs" && mkdir -p "$runs"
     common="--device $DEVICE --num-threads 1 --quiet --diagnosis-points 0"
-    for seed in 0 1 2; do
+    if [ -n "${RUNS:-}" ]; then
+        while read -r name example flags; do
+            [ -z "$name" ] || [ "${name:0:1}" = "#" ] && continue
+            eval "python3 examples/$example.py $flags $common --out $runs/$name" >"$runs/$name.log" 2>&1 &
+            pids+=($!)
+        done <"$RUNS"
+    fi
+    for seed in $([ -z "${RUNS:-}" ] && echo 0 1 2); do
         for prior in ${PRIORS:-normal product}; do
             name=circular-$prior-$seed
             python3 examples/topological_vae.py --prior "$prior" --seed "$seed" --steps "$STEPS_TOPOLOGY" $common \
@@ -80,7 +89,7 @@ if [ "${EXPERIMENTS:-0}" = 1 ]; then
 fi
 
 echo "== CUDA tests ($(elapsed) s)"
-python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py "tests/test_gp.py::test_kernel_moves_to_the_gpu_with_the_module" \
+[ "${CUDA_TESTS:-1}" = 1 ] && python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py "tests/test_gp.py::test_kernel_moves_to_the_gpu_with_the_module" \
     2>&1 | tail -25 | tee "$OUT/cuda_tests.txt"
 
 if [ ${#pids[@]} -gt 0 ]; then

@@ -380,12 +380,15 @@ class Loop(TopologyBlock):
     Gaussian with scale σ = w and τ = radius / w — its radial width w annealed from ``start_width`` (a
     broad bump) to ``end_width`` (a thin ring)."""
 
+    #: the default ring's final width over its radius (0.2 / 2): ``loop(r)`` keeps that shape
+    END_WIDTH_PER_RADIUS = 0.1
+
     def __init__(self, radius: float = 2.0, start_width: float = 2.0, end_width: float = 0.2):
         super().__init__()
         _check_widths(start_width, end_width)
         if radius <= 0:
             raise ValueError(f"radius must be > 0, got {radius}")
-        self.dim, self.name = 2, "loop"
+        self.dim, self.name = 2, "loop" if radius == 2.0 else f"loop({radius:g})"
         self.radius, self.start_width, self.end_width = float(radius), float(start_width), float(end_width)
         self.register_buffer("anchor", torch.zeros(()), persistent=False)
 
@@ -438,16 +441,23 @@ def _as_vector(distribution: TorchDistribution) -> TorchDistribution:
     return distribution.expand(distribution.batch_shape + (1,)).to_event(1)
 
 
-BLOCK_FORMS = "points(k), segment, loop, circle, normal, normal(d), tilted(d)"
+BLOCK_FORMS = "points(k), segment, loop, loop(r), circle, normal, normal(d), tilted(d)"
 
 
 def build_block(text: str) -> TopologyBlock:
-    """A block from its name: ``points(3)`` (or ``points3``), ``segment``, ``loop``, ``circle``, ``normal``,
-    ``normal(d)``, ``tilted(d)``."""
-    match = re.fullmatch(r"\s*([a-z]+)\s*(?:\(\s*(\d+)\s*\)|(\d+))?\s*", text.lower())
+    """A block from its name: ``points(3)`` (or ``points3``), ``segment``, ``loop``, ``loop(r)`` (a ring of radius
+    r, its final width r/10 as the default ring's), ``circle``, ``normal``, ``normal(d)``, ``tilted(d)``."""
+    match = re.fullmatch(r"\s*([a-z]+)\s*(?:\(\s*(\d+)\s*\)|(\d+)|\(\s*(\d*\.\d+)\s*\))?\s*", text.lower())
     if not match:
         raise ValueError(f"unknown block {text!r}; expected one of {BLOCK_FORMS}")
-    kind, number = match.group(1), match.group(2) or match.group(3)
+    kind, number, decimal = match.group(1), match.group(2) or match.group(3), match.group(4)
+    if kind == "loop" and (number or decimal):
+        radius = float(number or decimal)
+        if radius <= 0:
+            raise ValueError(f"loop(r) needs a radius r > 0, got {text!r}")
+        return Loop(radius=radius, end_width=radius * Loop.END_WIDTH_PER_RADIUS)
+    if decimal:
+        raise ValueError(f"unknown block {text!r}: only loop(r) takes a decimal; expected one of {BLOCK_FORMS}")
     if kind == "points" and number:
         return Points(int(number))
     if kind in ("segment", "loop", "circle") and not number:

@@ -274,7 +274,19 @@ def test_a_product_posterior_takes_each_blocks_family():
         prior.posterior(loc[:, :3], scale[:, :3])
 
 
-@pytest.mark.parametrize("text", ["points", "circle(2)", "segment(2)", "tilted", "points(0)"])
+def test_a_loop_takes_its_radius_from_its_name():
+    """``loop(r)``: the ring of radius r, as thin relative to its radius as the default ring when sharp."""
+    pyro.set_rng_seed(4)
+    small, default = build_block("loop(0.551)"), build_block("loop")
+    assert (small.radius, small.name, default.radius, default.name) == (0.551, "loop(0.551)", 2.0, "loop")
+    radii = small.distribution(1.0).sample((4000,)).norm(dim=-1)
+    assert float(radii.mean()) == pytest.approx(0.551, rel=0.02)
+    assert float(radii.std() / radii.mean()) < 0.11
+    assert build_block(" loop ( 1 ) ").radius == 1.0
+
+
+@pytest.mark.parametrize("text", ["points", "circle(2)", "segment(2)", "tilted", "points(0)", "points(2.5)",
+                                  "loop(0.)", "normal(.5)"])
 def test_bad_block_names_are_named(text):
     with pytest.raises(ValueError, match=r"points\(k\), segment, loop|k ≥ 1"):
         build_block(text)
