@@ -20,9 +20,10 @@
 #    $OUT/runs.tar.gz (metrics, configs, logs, pictures) and $OUT/summary.txt. TOPOLOGY_EXTRA / CONCEPTS_EXTRA:
 #    more flags for those runs (smaller metric sizes for a dry run with DEVICE=cpu). PRIORS (default "normal
 #    product") and CONCEPT_RUNS (default "ccvae:0.1 clap:1.0", model:labelled fraction) pick the runs;
-#    THROUGHPUT=0 skips step 2 (then give the step counts), CUDA_TESTS=0 step 3. RUNS=FILE replaces these runs by the file's: one run a
-#    line, "NAME EXAMPLE FLAGS…" (e.g. "hue-gauss topological_vae --prior normal --likelihood gaussian"), each
-#    with --device, --num-threads 1, --quiet and --out added (quote flag values as in a shell).
+#    THROUGHPUT=0 skips step 2 (then give the step counts), CUDA_TESTS=0 step 3. RUNS=FILE replaces these runs
+#    by the file's: one run a line, "NAME EXAMPLE FLAGS…" (e.g. "hue-gauss topological_vae --prior normal
+#    --likelihood gaussian"), each with --device, --num-threads 1, --quiet and --out added (flag values quoted as
+#    in a shell).
 set -u
 start=$(date +%s)
 OUT=${OUT:-/tmp/gpu_check}

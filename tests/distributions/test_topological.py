@@ -283,6 +283,8 @@ def test_a_loop_takes_its_radius_from_its_name():
     assert float(radii.mean()) == pytest.approx(0.551, rel=0.02)
     assert float(radii.std() / radii.mean()) < 0.11
     assert build_block(" loop ( 1 ) ").radius == 1.0
+    with pytest.raises(ValueError, match=r"radius r > 0"):
+        build_block("loop(0)")
 
 
 @pytest.mark.parametrize("text", ["points", "circle(2)", "segment(2)", "tilted", "points(0)", "points(2.5)",
