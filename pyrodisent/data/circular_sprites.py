@@ -195,6 +195,11 @@ class CircularSprites(GroundTruthData):
     :param seed: default random state of :meth:`training_set`.
     :param supersample: samples per pixel side (anti-aliasing).
     :param image_size: image height and width in pixels.
+    :param continuous_loops: the training set (:meth:`training_set`) covers each loop factor's whole circle: its
+        value drawn uniformly within the grid cell around the drawn grid point (± half the spacing), so
+        neighbouring grid values are joined by images in between — the loop is in the data, not only 24 or 36
+        separate colours or angles; the factors recorded are the grid points. Evaluation images
+        (:meth:`sample_observations_from_factors`) stay at the grid values.
 
     Factor values (:meth:`factor_values`): shape 0/1/2, scale, orientation and hue in radians (period
     :attr:`factor_periods` 2π), positions in [0, 1]. See :func:`render_circular_sprites` for the geometry.
@@ -207,9 +212,11 @@ class CircularSprites(GroundTruthData):
     factor_periods = FACTOR_PERIODS
     deterministic_observations = True
 
-    def __init__(self, grid: str = "full", seed: int = 0, supersample: int = 4, image_size: int = 64):
+    def __init__(self, grid: str = "full", seed: int = 0, supersample: int = 4, image_size: int = 64,
+                 continuous_loops: bool = False):
         self.values = procedural_grid_values(grid, supersample, image_size, FULL_FACTOR_VALUES, SMALL_GRID_INDICES)
         self.grid = grid
+        self.continuous_loops = bool(continuous_loops)
         self.seed = seed
         self.supersample = supersample
         self.image_size = image_size
@@ -247,13 +254,28 @@ class CircularSprites(GroundTruthData):
 
     def training_set(self, num: int = 10_000, random_state: Optional[RandomState] = None) -> ArrayDataset:
         """``num`` images of uniformly drawn grid points: x ``(num, 3, H, W)`` float32 in [0, 1], factors
-        ``(num, 6)`` int64. ``random_state`` defaults to this source's ``seed``."""
+        ``(num, 6)`` int64 — with ``continuous_loops``, each loop factor's value drawn within the cell of its
+        grid point. ``random_state`` defaults to this source's ``seed``."""
         rng = as_generator(self.seed if random_state is None else random_state)
         factors = self.sample_factors(num, rng)
-        return ArrayDataset(self.sample_observations_from_factors(factors, rng), factors=factors)
+        if not self.continuous_loops:
+            return ArrayDataset(self.sample_observations_from_factors(factors, rng), factors=factors)
+        return ArrayDataset(self.render(self.loop_values_in_cells(factors, rng)), factors=factors)
+
+    def loop_values_in_cells(self, factors: np.ndarray, random_state: RandomState) -> np.ndarray:
+        """Physical values ``(n, 6)`` of grid points with each loop factor moved uniformly within its cell: ±
+        half the spacing of its grid values, which are evenly spaced round the circle."""
+        rng = as_generator(random_state)
+        values = self.factor_values(factors)
+        for j, period in enumerate(self.factor_periods):
+            if period is not None:
+                spacing = period / len(self.values[j])
+                values[:, j] += rng.uniform(-spacing / 2, spacing / 2, len(values))
+        return values
 
     def config(self) -> dict:
-        return {"grid": self.grid, "seed": self.seed, "supersample": self.supersample, "image_size": self.image_size}
+        return {"grid": self.grid, "seed": self.seed, "supersample": self.supersample, "image_size": self.image_size,
+                "continuous_loops": self.continuous_loops}
 
 
 DATASETS.register("circular_sprites")(CircularSprites)

@@ -40,9 +40,11 @@ class CircularSpritesBenchmark(ImageBenchmark):
     # 2e-3 a Gaussian-prior VAE stuck at blank reconstructions (KL ≈ 1 nat) on seed 0
     training = dict(batch_size=64, lr=1e-3, epochs=None)
     comparison_columns = ("orientation_circular_corr", "hue_circular_corr", "loop_circular_corr", "mig", "elbo")
-    settings = (Setting("grid", "full", "the factor grid: full, or small (for tests)", choices=("full", "small")),) + \
+    settings = (Setting("grid", "full", "the factor grid: full, or small (for tests)", choices=("full", "small")),
+                Setting("continuous_loops", False, "training images cover each loop factor's whole circle (orientation "
+                        "and hue drawn within the cell of their grid point), not only its grid values"),) + \
         tuple(Setting(**{**s.__dict__, "default": CIRCULAR_DEFAULTS[s.name]}) if s.name in CIRCULAR_DEFAULTS else s
               for s in IMAGE_SETTINGS)
 
     def dataset(self, seed: int):
-        return DATASETS.build("circular_sprites", grid=self.grid, seed=seed)
+        return DATASETS.build("circular_sprites", grid=self.grid, seed=seed, continuous_loops=self.continuous_loops)

@@ -181,6 +181,30 @@ def test_sampling_is_reproducible_under_a_seed(small):
     np.testing.assert_array_equal(a.x.numpy(), small.sample_observations_from_factors(a.factors.numpy(), 0))
 
 
+def test_continuous_loops_fill_each_cell_of_the_circle_in_training_images_only():
+    """Training images cover the loops between grid values (each value within ± half a spacing of its recorded grid
+    point, every part of the cell reached); the other factors and the evaluation images stay on the grid."""
+    for grid, spacings in (("small", (TURN / 12, TURN / 6)), ("full", (TURN / 36, TURN / 24))):
+        data = CircularSprites(grid, continuous_loops=True)
+        factors = data.sample_factors(4000, 0)
+        values = data.loop_values_in_cells(factors, 1)
+        offsets = values - data.factor_values(factors)
+        np.testing.assert_array_equal(offsets[:, [0, 1, 4, 5]], 0.0)
+        for column, spacing in zip((2, 3), spacings):
+            share = offsets[:, column] / spacing  # uniform on [-1/2, 1/2)
+            assert np.abs(share).max() <= 0.5 and np.abs(share).min() < 0.01
+            assert np.histogram(share, bins=4, range=(-0.5, 0.5))[0].min() > 0.2 * len(share)
+    data, on_grid = CircularSprites("small", continuous_loops=True), CircularSprites("small")
+    train, grid_train = data.training_set(40, random_state=2), on_grid.training_set(40, random_state=2)
+    assert torch.equal(train.factors, grid_train.factors) and not torch.equal(train.x, grid_train.x)
+    rng = np.random.default_rng(2)
+    factors = data.sample_factors(40, rng)
+    np.testing.assert_array_equal(train.x.numpy(), data.render(data.loop_values_in_cells(factors, rng)))
+    np.testing.assert_array_equal(data.sample_observations_from_factors(factors, 0),
+                                  on_grid.sample_observations_from_factors(factors, 0))
+    assert CircularSprites(**data.config()).continuous_loops and not on_grid.config()["continuous_loops"]
+
+
 def test_config_rebuilds_the_dataset():
     data = CircularSprites("small", seed=3, supersample=2, image_size=32)
     config = json.loads(json.dumps(data.config()))

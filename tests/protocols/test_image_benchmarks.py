@@ -36,3 +36,13 @@ def test_the_kl_warmup_spans_its_share_of_training_for_every_model():
     assert plain.model.kl_warmup_steps == 0 and "kl_warmup_steps" not in plain.config()["derived"]["model_arguments"]
     other = prepare(RunSpec("beta_vae", "dsprites_procedural", protocol_settings={**SMALL, "steps": 30}))
     assert other.model.kl_warmup_steps == 0  # the other image benchmarks keep the study's training
+
+
+def test_continuous_loops_reach_the_training_images_and_the_config():
+    on_grid = prepare(RunSpec("topological_vae", "circular_sprites", protocol_settings=SMALL))
+    continuous = prepare(RunSpec("topological_vae", "circular_sprites",
+                                 protocol_settings={**SMALL, "continuous_loops": True}))
+    assert continuous.data.dataset.continuous_loops and not on_grid.data.dataset.continuous_loops
+    assert continuous.config()["derived"]["data"]["continuous_loops"] is True
+    assert torch.equal(continuous.data.train.factors, on_grid.data.train.factors)  # the same grid points …
+    assert not torch.equal(continuous.data.train.x, on_grid.data.train.x)  # … drawn between grid values
