@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from pyrodisent.data.labels import label_set
+from pyrodisent.metrics.concepts import majority_rate
 from pyrodisent.protocols.concepts import CONCEPTS_DEFAULTS, Concepts
 from pyrodisent.protocols.image_benchmarks import named_ground_truth
 from pyrodisent.registry import NETWORKS
@@ -52,10 +53,6 @@ def train_label_classifier(images: torch.Tensor, labels: torch.Tensor, num_class
 def label_accuracy(network: nn.Module, images: torch.Tensor, labels: torch.Tensor, num_classes) -> np.ndarray:
     logits = torch.cat([network(chunk) for chunk in images.split(500)]).split(list(num_classes), dim=-1)
     return np.array([(part.argmax(-1) == labels[:, i]).float().mean().item() for i, part in enumerate(logits)])
-
-
-def majority_rates(labels: np.ndarray) -> np.ndarray:
-    return np.array([np.bincount(column).max() / len(column) for column in labels.T])
 
 
 def main(argv=None):
@@ -88,7 +85,7 @@ def main(argv=None):
         test = dataset.training_set(args.test_points, rng)
         pool_labels = torch.as_tensor(labels_of(dataset, pool.factors.numpy()))
         test_labels = labels_of(dataset, test.factors.numpy())
-        majority = majority_rates(test_labels)
+        majority = np.array([majority_rate(column) for column in test_labels.T])
         for count in args.labelled:
             start = time.perf_counter()
             network = train_label_classifier(pool.x[:count], pool_labels[:count], num_classes, args.steps,
