@@ -34,7 +34,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -378,16 +378,18 @@ class Tilted(TopologyBlock):
 class Loop(TopologyBlock):
     """loop: a 2-D block whose density concentrates on the circle of radius ``radius`` — the 2-D tilted
     Gaussian with scale σ = w and τ = radius / w — its radial width w annealed from ``start_width`` (a
-    broad bump) to ``end_width`` (a thin ring)."""
+    broad bump) to ``end_width`` (a thin ring; by default a tenth of the radius, so every ring sharpens to the
+    same shape and ``loop(r)`` in block text is ``Loop(radius=r)``)."""
 
-    #: the default ring's final width over its radius (0.2 / 2): ``loop(r)`` keeps that shape
+    #: the final width over the radius when ``end_width`` is not given (the default ring: 0.2 / 2)
     END_WIDTH_PER_RADIUS = 0.1
 
-    def __init__(self, radius: float = 2.0, start_width: float = 2.0, end_width: float = 0.2):
+    def __init__(self, radius: float = 2.0, start_width: float = 2.0, end_width: Optional[float] = None):
         super().__init__()
-        _check_widths(start_width, end_width)
         if radius <= 0:
             raise ValueError(f"radius must be > 0, got {radius}")
+        end_width = radius * self.END_WIDTH_PER_RADIUS if end_width is None else end_width
+        _check_widths(start_width, end_width)
         self.dim, self.name = 2, "loop" if radius == 2.0 else f"loop({radius:g})"
         self.radius, self.start_width, self.end_width = float(radius), float(start_width), float(end_width)
         self.register_buffer("anchor", torch.zeros(()), persistent=False)
@@ -455,7 +457,7 @@ def build_block(text: str) -> TopologyBlock:
         radius = float(number or decimal)
         if radius <= 0:
             raise ValueError(f"loop(r) needs a radius r > 0, got {text!r}")
-        return Loop(radius=radius, end_width=radius * Loop.END_WIDTH_PER_RADIUS)
+        return Loop(radius=radius)
     if decimal:
         raise ValueError(f"unknown block {text!r}: only loop(r) takes a decimal; expected one of {BLOCK_FORMS}")
     if kind == "points" and number:

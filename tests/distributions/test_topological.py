@@ -283,6 +283,9 @@ def test_a_loop_takes_its_radius_from_its_name():
     assert float(radii.mean()) == pytest.approx(0.551, rel=0.02)
     assert float(radii.std() / radii.mean()) < 0.11
     assert build_block(" loop ( 1 ) ").radius == 1.0
+    direct = Loop(radius=0.551)  # the block text and the constructor build the same ring
+    assert (direct.name, direct.end_width) == (small.name, small.end_width) == ("loop(0.551)", pytest.approx(0.0551))
+    assert Loop().end_width == 0.2 and Loop(radius=1.0, end_width=0.5).end_width == 0.5
     with pytest.raises(ValueError, match=r"radius r > 0"):
         build_block("loop(0)")
 
