@@ -31,6 +31,9 @@ Training minimises −(Σ labelled supervised bounds + Σ unlabelled unsupervise
 In Eq. 4 the classifier's gradient vanishes in expectation — E_q(z|x)[q(y|z_c)/q(y|x) ∇ log q(y|z_c)] = ∇ log q(y|x)
 cancels the last term — so at α = 1 the classifier learns only from the noise of that cancellation and from the
 unlabelled bound; α > 1 leaves (α − 1) ∇ log q(y|x), the classification weight of Kingma et al.'s M2 model.
+It may also be one weight per label, α_i: the joint term is then weighted by the smallest, α_min log q(y|x), and each
+label's own classifier term log q(y_i|x) = log E_q(z|x)[q(y_i|z_c,i)] (from the same S draws) by what its weight
+exceeds that, α_i − α_min — equal weights are the single α exactly.
 
 For evaluation (ELBO, IWAE, PSIS k̂) the model's prior is the marginal of the same generative model with y
 summed out exactly: each z_c,i a mixture Σ_c p(y_i=c) N(m_ic, s_ic²), z_s ~ N(0, I).
@@ -38,7 +41,7 @@ summed out exactly: each z_c,i a mixture Σ_c p(y_i=c) N(m_ic, s_ic²), z_s ~ N(
 from __future__ import annotations
 
 import math
-from typing import List
+from typing import List, Sequence
 
 import pyro.distributions as dist
 import torch
@@ -57,10 +60,12 @@ class CCVAE(ConceptModel):
     The first L latent dimensions are the core (one per label), the other K − L the style.
 
     :param label_classes: C_i of each label. :param classifier_samples: S, draws of z estimating q(y | x).
-    :param label_weight: α ≥ 1, the weight of log q(y | x) in the supervised bound (1: the paper's Eq. 4).
+    :param label_weight: α ≥ 1, the weight of log q(y | x) in the supervised bound (1: the paper's Eq. 4), or one
+        α_i ≥ 1 per label.
     """
 
-    def __init__(self, *args, label_classes, classifier_samples: int = 100, label_weight: float = 1.0, **kwargs):
+    def __init__(self, *args, label_classes, classifier_samples: int = 100,
+                 label_weight: float | Sequence[float] = 1.0, **kwargs):
         kwargs.setdefault("posterior_covariance", "diagonal")
         super().__init__(*args, label_classes=label_classes, **kwargs)
         if self.posterior_covariance != "diagonal" or len(self.posterior_flow):
@@ -71,9 +76,15 @@ class CCVAE(ConceptModel):
                              f"each) to leave style dimensions; got latent_dim={self.latent_dim}")
         if classifier_samples < 1:
             raise ValueError(f"classifier_samples must be ≥ 1, got {classifier_samples}")
-        if label_weight < 1:
-            raise ValueError(f"label_weight α must be ≥ 1 (1: the paper's bound), got {label_weight}")
-        self.classifier_samples, self.label_weight = int(classifier_samples), float(label_weight)
+        weights = torch.as_tensor(label_weight, dtype=torch.float).flatten()
+        if len(weights) not in (1, self.num_labels) or not bool((weights >= 1).all()):
+            raise ValueError(f"label_weight α must be ≥ 1 (1: the paper's bound), one number or one per label "
+                             f"({self.num_labels}); got {label_weight}")
+        self.classifier_samples = int(classifier_samples)
+        self.label_weight = float(weights[0]) if len(weights) == 1 else [float(w) for w in weights]
+        self.register_buffer("label_weight_excess", (weights - weights.min()).expand(self.num_labels).clone(),
+                             persistent=False)  # α_i − α_min: the weight of each label's own term log q(y_i|x)
+        self.joint_label_weight = float(weights.min())
         spread = torch.stack([torch.nn.functional.pad(torch.linspace(-1.0, 1.0, c), (0, self.max_classes - c))
                               for c in self.label_classes])
         self.prior_loc = nn.Parameter(2.0 * spread)                  # m_ic
@@ -132,11 +143,13 @@ class CCVAE(ConceptModel):
         stopped = self.label_log_probs(z.detach()).gather(-1, index)[..., 0].sum(-1)
         draws = self.label_log_probs(z_draws).gather(-1, index.expand(z_draws.shape[0], *index.shape))
         log_q_y_x = torch.logsumexp(draws[..., 0].sum(-1), 0) - math.log(z_draws.shape[0])
+        log_q_each_y_x = torch.logsumexp(draws[..., 0], 0) - math.log(z_draws.shape[0])  # log q(y_i|x), (B, L)
         log_p_y = self.label_log_prior.expand(*y.shape, -1).gather(-1, index)[..., 0].sum(-1)
         kl = kl_divergence(posterior, self.conditional_prior(y))
         log_p_x = self.observation_distribution(z, batch).log_prob(batch.x)
         weight = (stopped - log_q_y_x).exp()
-        return weight * (log_p_x - kl - log_q_y_zc) + log_p_y + self.label_weight * log_q_y_x
+        classifier_terms = self.joint_label_weight * log_q_y_x + (self.label_weight_excess * log_q_each_y_x).sum(-1)
+        return weight * (log_p_x - kl - log_q_y_zc) + log_p_y + classifier_terms
 
     def unsupervised_bound(self, batch: Batch, posterior: dist.Distribution, z: torch.Tensor) -> torch.Tensor:
         """Eq. 5 per point with every label summed out exactly, (B,)."""

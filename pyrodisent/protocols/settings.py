@@ -207,6 +207,10 @@ def check_argument(owner: str, parameter: inspect.Parameter, value: Any) -> Any:
             raise SettingError(f"{name}: expected an integer, got {value!r}")
         return int(value)
     if isinstance(default, float):
+        if isinstance(value, (list, tuple)) and "Sequence" in str(parameter.annotation):  # float | Sequence[float]
+            if not value or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
+                raise SettingError(f"{name}: expected a number or a list of numbers, got {value!r}")
+            return [float(v) for v in value]
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise SettingError(f"{name}: expected a number, got {value!r}")
         return float(value)

@@ -78,9 +78,10 @@ def test_prior_is_the_exact_marginal_over_labels():
     assert torch.allclose(model.prior(batch).log_prob(z), torch.logsumexp(torch.stack(joint), 0), atol=1e-5)
 
 
-@pytest.mark.parametrize("label_weight", [1.0, 30.0])
+@pytest.mark.parametrize("label_weight", [1.0, 30.0, [30.0, 2.0]])
 def test_supervised_bound_equals_a_hand_computation(label_weight):
-    """α = 1: Eq. 4 of the paper; α > 1 weighs the classifier term log q(y|x) by α (and nothing else)."""
+    """α = 1: Eq. 4 of the paper; α > 1 weighs the classifier term log q(y|x) by α (and nothing else); one α_i per
+    label weighs log q(y|x) by the smallest and each label's own log q(y_i|x) by the rest, α_i − α_min."""
     model = tiny(label_weight=label_weight)
     x = torch.rand(2, 4)
     batch = Batch(x=x, index=torch.arange(2))
@@ -95,6 +96,11 @@ def test_supervised_bound_equals_a_hand_computation(label_weight):
         def log_q_y(code):
             return sum(label_probabilities(model, code[None], i)[0, y[b, i]].log() for i in range(2))
         log_q_y_x = torch.log(sum(log_q_y(draws[s, b]).exp() for s in range(3)) / 3)
+        log_q_each_y_x = [torch.log(sum(label_probabilities(model, draws[s, b][None], i)[0, y[b, i]]
+                                        for s in range(3)) / 3) for i in range(2)]
+        weights = [label_weight] * 2 if isinstance(label_weight, float) else label_weight
+        classifier_terms = min(weights) * log_q_y_x + sum((w - min(weights)) * log_q_each_y_x[i]
+                                                          for i, w in enumerate(weights))
         log_q_y_zc = log_q_y(z[b])
         prior_loc = torch.stack([model.prior_loc[i, y[b, i]] for i in range(2)] + [torch.tensor(0.0)])
         prior_scale = torch.stack([model.prior_log_scale[i, y[b, i]].exp() for i in range(2)] + [torch.tensor(1.0)])
@@ -104,7 +110,7 @@ def test_supervised_bound_equals_a_hand_computation(label_weight):
             x[b:b + 1])[0]
         log_p_y = -math.log(2) - math.log(3)
         weight = (log_q_y_zc - log_q_y_x).exp()
-        expected.append(weight * (log_p_x - kl - log_q_y_zc) + log_p_y + label_weight * log_q_y_x)
+        expected.append(weight * (log_p_x - kl - log_q_y_zc) + log_p_y + classifier_terms)
     got = model.supervised_bound(batch, y, posterior, z, draws)
     assert torch.allclose(got, torch.stack(expected), atol=1e-5)
 
@@ -125,6 +131,10 @@ def test_ccvae_refuses_too_few_latents_and_batches_without_labels():
         CCVAE(observation_shape=(4,), latent_dim=2, num_data=10, label_classes=CLASSES)
     with pytest.raises(ValueError, match="label_weight α must be ≥ 1"):
         CCVAE(observation_shape=(4,), latent_dim=3, num_data=10, label_classes=CLASSES, label_weight=0.5)
+    with pytest.raises(ValueError, match=r"one number or one per label \(2\)"):
+        CCVAE(observation_shape=(4,), latent_dim=3, num_data=10, label_classes=CLASSES, label_weight=[5.0, 5.0, 5.0])
+    with pytest.raises(ValueError, match="label_weight α must be ≥ 1"):
+        CCVAE(observation_shape=(4,), latent_dim=3, num_data=10, label_classes=CLASSES, label_weight=[5.0, 0.5])
     model = tiny()
     with pytest.raises(KeyError, match="needs batch\\['labels'\\]"):
         model.training_objective()(None, None, Batch(x=torch.zeros(2, 4), index=torch.arange(2)))
