@@ -77,9 +77,11 @@ class CCVAE(ConceptModel):
         if classifier_samples < 1:
             raise ValueError(f"classifier_samples must be ≥ 1, got {classifier_samples}")
         weights = torch.as_tensor(label_weight, dtype=torch.float).flatten()
-        if len(weights) not in (1, self.num_labels) or not bool((weights >= 1).all()):
-            raise ValueError(f"label_weight α must be ≥ 1 (1: the paper's bound), one number or one per label "
-                             f"({self.num_labels}); got {label_weight}")
+        if len(weights) not in (1, self.num_labels):
+            raise ValueError(f"label_weight: one α or one per label ({self.num_labels} labels), got {len(weights)} "
+                             f"weights: {label_weight}")
+        if not bool((weights >= 1).all()):
+            raise ValueError(f"label_weight α must be ≥ 1 (1: the paper's bound), got {label_weight}")
         self.classifier_samples = int(classifier_samples)
         self.label_weight = float(weights[0]) if len(weights) == 1 else [float(w) for w in weights]
         self.register_buffer("label_weight_excess", (weights - weights.min()).expand(self.num_labels).clone(),

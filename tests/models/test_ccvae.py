@@ -131,7 +131,7 @@ def test_ccvae_refuses_too_few_latents_and_batches_without_labels():
         CCVAE(observation_shape=(4,), latent_dim=2, num_data=10, label_classes=CLASSES)
     with pytest.raises(ValueError, match="label_weight α must be ≥ 1"):
         CCVAE(observation_shape=(4,), latent_dim=3, num_data=10, label_classes=CLASSES, label_weight=0.5)
-    with pytest.raises(ValueError, match=r"one number or one per label \(2\)"):
+    with pytest.raises(ValueError, match=r"label_weight: one α or one per label \(2 labels\), got 3 weights"):
         CCVAE(observation_shape=(4,), latent_dim=3, num_data=10, label_classes=CLASSES, label_weight=[5.0, 5.0, 5.0])
     with pytest.raises(ValueError, match="label_weight α must be ≥ 1"):
         CCVAE(observation_shape=(4,), latent_dim=3, num_data=10, label_classes=CLASSES, label_weight=[5.0, 0.5])
