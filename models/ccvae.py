@@ -35,6 +35,11 @@ It may also be one weight per label, α_i: the joint term is then weighted by th
 label's own classifier term log q(y_i|x) = log E_q(z|x)[q(y_i|z_c,i)] (from the same S draws) by what its weight
 exceeds that, α_i − α_min — equal weights are the single α exactly.
 
+``label_delays`` is a curriculum over the labels: label i joins the model after its delay d_i (trainer steps, default
+0). Until then its latent is a style latent — prior N(0, 1) in both bounds, no classifier terms, its labels not read
+— so labels that are learned at once (size, position) cannot take the encoder before the slower ones (shape) have
+a hold (README, concept models: every label localised within the budget only so).
+
 For evaluation (ELBO, IWAE, PSIS k̂) the model's prior is the marginal of the same generative model with y
 summed out exactly: each z_c,i a mixture Σ_c p(y_i=c) N(m_ic, s_ic²), z_s ~ N(0, I).
 """
@@ -62,10 +67,12 @@ class CCVAE(ConceptModel):
     :param label_classes: C_i of each label. :param classifier_samples: S, draws of z estimating q(y | x).
     :param label_weight: α ≥ 1, the weight of log q(y | x) in the supervised bound (1: the paper's Eq. 4), or one
         α_i ≥ 1 per label.
+    :param label_delays: the step at which each label joins the model (one for all, or one per label; 0: from the
+        start).
     """
 
     def __init__(self, *args, label_classes, classifier_samples: int = 100,
-                 label_weight: float | Sequence[float] = 1.0, **kwargs):
+                 label_weight: float | Sequence[float] = 1.0, label_delays: int | Sequence[int] = 0, **kwargs):
         kwargs.setdefault("posterior_covariance", "diagonal")
         super().__init__(*args, label_classes=label_classes, **kwargs)
         if self.posterior_covariance != "diagonal" or len(self.posterior_flow):
@@ -87,6 +94,11 @@ class CCVAE(ConceptModel):
         self.register_buffer("label_weight_excess", (weights - weights.min()).expand(self.num_labels).clone(),
                              persistent=False)  # α_i − α_min: the weight of each label's own term log q(y_i|x)
         self.joint_label_weight = float(weights.min())
+        delays = [int(d) for d in torch.as_tensor(label_delays).flatten().tolist()]
+        if len(delays) not in (1, self.num_labels) or min(delays) < 0:
+            raise ValueError(f"label_delays: one step ≥ 0 or one per label ({self.num_labels} labels), got "
+                             f"{label_delays}")
+        self.label_delays = delays * self.num_labels if len(delays) == 1 else delays
         spread = torch.stack([torch.nn.functional.pad(torch.linspace(-1.0, 1.0, c), (0, self.max_classes - c))
                               for c in self.label_classes])
         self.prior_loc = nn.Parameter(2.0 * spread)                  # m_ic
@@ -98,6 +110,13 @@ class CCVAE(ConceptModel):
         self.register_buffer("label_log_prior", log_prior, persistent=False)  # log p(y_i = c), uniform
 
     # ------------------------------------------------------------------ the pieces of the model
+    def joined_labels(self) -> torch.Tensor | None:
+        """(L,) 1 for the labels that have joined the model at this step, 0 for those still waiting (their latent a
+        style latent); None once every label has joined."""
+        if self._step >= max(self.label_delays):
+            return None
+        return torch.tensor([float(self._step >= d) for d in self.label_delays], device=self.device)
+
     def core_blocks(self) -> List[List[int]]:
         return [[i] for i in range(self.num_labels)]
 
@@ -112,11 +131,14 @@ class CCVAE(ConceptModel):
         log_p = dist.Normal(self.prior_loc, self.prior_log_scale.exp()).log_prob(core)
         return torch.where(self.class_mask, log_p, torch.full_like(log_p, IMPOSSIBLE))
 
-    def conditional_prior(self, y: torch.Tensor) -> dist.Distribution:
-        """p(z | y) = N([m_y, 0], diag[s_y², 1]) for labels y (B, L): batch (B,), event (K,)."""
+    def conditional_prior(self, y: torch.Tensor, joined: torch.Tensor | None = None) -> dist.Distribution:
+        """p(z | y) = N([m_y, 0], diag[s_y², 1]) for labels y (B, L): batch (B,), event (K,); a label not yet
+        ``joined`` (0 in the (L,) mask) has N(0, 1), as the style."""
         index = y.long()[..., None]
         loc = self.prior_loc.expand(*y.shape, -1).gather(-1, index)[..., 0]
         scale = self.prior_log_scale.exp().expand(*y.shape, -1).gather(-1, index)[..., 0]
+        if joined is not None:
+            loc, scale = loc * joined, scale * joined + (1 - joined)
         style = loc.new_zeros(*y.shape[:-1], self.latent_dim - self.num_labels)
         return dist.Normal(torch.cat([loc, style], -1), torch.cat([scale, style + 1], -1)).to_event(1)
 
@@ -140,14 +162,15 @@ class CCVAE(ConceptModel):
     def supervised_bound(self, batch: Batch, y: torch.Tensor, posterior: dist.Distribution, z: torch.Tensor,
                          z_draws: torch.Tensor) -> torch.Tensor:
         """Eq. 4 per point, (B,): ``z`` (B, K) one draw of q(z|x), ``z_draws`` (S, B, K) the draws estimating q(y|x)."""
-        index = y.long()[..., None]
-        log_q_y_zc = self.label_log_probs(z).gather(-1, index)[..., 0].sum(-1)
-        stopped = self.label_log_probs(z.detach()).gather(-1, index)[..., 0].sum(-1)
-        draws = self.label_log_probs(z_draws).gather(-1, index.expand(z_draws.shape[0], *index.shape))
-        log_q_y_x = torch.logsumexp(draws[..., 0].sum(-1), 0) - math.log(z_draws.shape[0])
-        log_q_each_y_x = torch.logsumexp(draws[..., 0], 0) - math.log(z_draws.shape[0])  # log q(y_i|x), (B, L)
-        log_p_y = self.label_log_prior.expand(*y.shape, -1).gather(-1, index)[..., 0].sum(-1)
-        kl = kl_divergence(posterior, self.conditional_prior(y))
+        index, joined = y.long()[..., None], self.joined_labels()
+        keep = (lambda terms: terms) if joined is None else (lambda terms: terms * joined)  # the joined labels' terms
+        log_q_y_zc = keep(self.label_log_probs(z).gather(-1, index)[..., 0]).sum(-1)
+        stopped = keep(self.label_log_probs(z.detach()).gather(-1, index)[..., 0]).sum(-1)
+        draws = keep(self.label_log_probs(z_draws).gather(-1, index.expand(z_draws.shape[0], *index.shape))[..., 0])
+        log_q_y_x = torch.logsumexp(draws.sum(-1), 0) - math.log(z_draws.shape[0])
+        log_q_each_y_x = torch.logsumexp(draws, 0) - math.log(z_draws.shape[0])  # log q(y_i|x), (B, L)
+        log_p_y = keep(self.label_log_prior.expand(*y.shape, -1).gather(-1, index)[..., 0]).sum(-1)
+        kl = kl_divergence(posterior, self.conditional_prior(y, joined))
         log_p_x = self.observation_distribution(z, batch).log_prob(batch.x)
         weight = (stopped - log_q_y_x).exp()
         classifier_terms = self.joint_label_weight * log_q_y_x + (self.label_weight_excess * log_q_each_y_x).sum(-1)
@@ -157,13 +180,20 @@ class CCVAE(ConceptModel):
         """Eq. 5 per point with every label summed out exactly, (B,)."""
         log_p_x = self.observation_distribution(z, batch).log_prob(batch.x)
         log_p_style = dist.Normal(0.0, 1.0).log_prob(z[..., self.num_labels:]).sum(-1)
-        return log_p_x + log_p_style - posterior.log_prob(z) + self.enumerated_label_terms(z)
+        label_terms = self.enumerated_label_terms(z)
+        joined = self.joined_labels()
+        if joined is not None:  # a label still waiting: its latent is a style latent
+            waiting = dist.Normal(0.0, 1.0).log_prob(z[..., :self.num_labels])
+            label_terms = (self.enumerated_label_terms(z, per_label=True) * joined + waiting * (1 - joined)).sum(-1)
+        return log_p_x + log_p_style - posterior.log_prob(z) + label_terms
 
-    def enumerated_label_terms(self, z: torch.Tensor) -> torch.Tensor:
-        """Σ_i Σ_c q(c|z_c,i) (log p(y_i=c) + log p(z_c,i | c) − log q(c|z_c,i)), (…,)."""
+    def enumerated_label_terms(self, z: torch.Tensor, per_label: bool = False) -> torch.Tensor:
+        """Σ_i Σ_c q(c|z_c,i) (log p(y_i=c) + log p(z_c,i | c) − log q(c|z_c,i)), (…,) (``per_label``: (…, L), the
+        sum over c only)."""
         log_q = self.label_log_probs(z)
         terms = log_q.exp() * (self.label_log_prior + self.core_prior_log_probs(z) - log_q)
-        return torch.where(self.class_mask, terms, torch.zeros_like(terms)).sum((-1, -2))
+        terms = torch.where(self.class_mask, terms, torch.zeros_like(terms)).sum(-1)
+        return terms if per_label else terms.sum(-1)
 
     def training_objective(self, num_particles: int = 1):
         return CCVAEObjective(self, num_particles)

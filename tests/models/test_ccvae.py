@@ -115,6 +115,43 @@ def test_supervised_bound_equals_a_hand_computation(label_weight):
     assert torch.allclose(got, torch.stack(expected), atol=1e-5)
 
 
+def test_a_label_waiting_for_its_delay_is_a_style_latent():
+    """label_delays: until its step, label 1 is not read (the bounds do not depend on its value or its classifier)
+    and its latent has the style's N(0, 1); from its step on, the bounds are those of the model without delays."""
+    waiting, plain = tiny(label_delays=[0, 5]), tiny()
+    plain.load_state_dict(waiting.state_dict())
+    x = torch.rand(2, 4)
+    batch = Batch(x=x, index=torch.arange(2))
+    z = torch.tensor([[0.3, -0.5, 1.0], [-1.2, 0.4, -0.3]])
+    draws = torch.randn(4, 2, 3, generator=torch.Generator().manual_seed(1))
+    y, other = torch.tensor([[1, 2], [0, 0]]), torch.tensor([[1, 0], [0, 1]])  # label 1 changed
+
+    def bounds(model, labels):
+        posterior = model.posterior(batch)
+        return model.supervised_bound(batch, labels, posterior, z, draws), model.unsupervised_bound(batch, posterior, z)
+
+    waiting.set_training_step(4)
+    supervised, unsupervised = bounds(waiting, y)
+    assert torch.equal(supervised, bounds(waiting, other)[0])
+    assert not torch.allclose(supervised, bounds(plain, y)[0])
+    prior = waiting.conditional_prior(y, waiting.joined_labels()).base_dist
+    assert torch.equal(prior.loc[:, 1:], torch.zeros(2, 2)) and torch.equal(prior.scale[:, 1:], torch.ones(2, 2))
+    assert prior.loc[0, 0] == waiting.prior_loc[0, 1]  # label 0 has joined: its class mean
+    kept = waiting.classifier_weight.detach().clone()
+    with torch.no_grad():
+        waiting.classifier_weight[1].mul_(3.0)
+    assert torch.equal(unsupervised, bounds(waiting, y)[1])  # label 1's classifier is not read
+    with torch.no_grad():
+        waiting.classifier_weight.copy_(kept)
+    waiting.set_training_step(5)
+    assert waiting.joined_labels() is None
+    for got, expected in zip(bounds(waiting, y), bounds(plain, y)):
+        assert torch.equal(got, expected)
+    for bad in ([1, 2, 3], [-1, 0]):
+        with pytest.raises(ValueError, match=r"label_delays: one step ≥ 0 or one per label \(2 labels\)"):
+            tiny(label_delays=bad)
+
+
 def test_trained_with_half_the_points_labelled_it_predicts_every_label(half_labelled_toy, core_label_accuracy):
     """Learning check: the labels are read off x, so the core must predict them for the unlabelled half too
     (chance: 0.5 and 0.33)."""

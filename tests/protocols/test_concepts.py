@@ -50,6 +50,22 @@ def test_labelled_fraction_and_label_selection():
     assert (again.data.train.extras["labelled"] == train.extras["labelled"]).all()
 
 
+def test_labels_read_off_the_pixels_join_ccvae_halfway():
+    """The curriculum: a logistic regression on the labelled images' pixels reads size and position off them (lift
+    near 1) but not shape (below 0.5), so "large" and "horizontal_third" join CCVAE halfway through training; the lifts
+    go into the run's config; label_curriculum=0 leaves every label from the start."""
+    settings = {**TINY, "train_size": 400, "steps": 30}
+    prepared = prepare(RunSpec("ccvae", "concepts", protocol_settings=settings))
+    lifts = prepared.data.config["label_pixel_lift"]
+    assert lifts[2] > 0.9 and lifts[3] > 0.9 and max(lifts[:2]) < 0.5, lifts
+    steps = prepared.training["epochs"] * 7  # 400 images in batches of 64
+    assert prepared.model_arguments["label_delays"] == [0, 0, round(steps / 2), round(steps / 2)]
+    assert prepared.model.label_delays == [0, 0, 18, 18]
+    plain = prepare(RunSpec("ccvae", "concepts", protocol_settings={**settings, "label_curriculum": 0}))
+    assert "label_delays" not in plain.model_arguments and plain.model.label_delays == [0, 0, 0, 0]
+    assert "label_delays" not in prepare(RunSpec("clap", "concepts", protocol_settings=settings)).model_arguments
+
+
 def test_circular_sprites_carry_their_labels():
     prepared = prepare(RunSpec("clap", "concepts", protocol_settings={**TINY, "dataset": "circular_sprites"}))
     assert prepared.data.config["labels"] == ["arrow", "red", "hue_third", "large"]
