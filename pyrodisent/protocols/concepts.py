@@ -29,7 +29,7 @@ from pyrodisent.data.arrays import ArrayDataset
 from pyrodisent.data.ground_truth import GroundTruthData
 from pyrodisent.data.labels import LABEL_VALUES, LABELLED, LABELS, label_set, labelled_dataset
 from pyrodisent.evaluation.concepts import concept_metrics, plot_concept_pictures
-from pyrodisent.metrics.concepts import majority_rate
+from pyrodisent.metrics.concepts import majority_rate, probe_accuracy
 from pyrodisent.protocols.base import ProtocolData, RunContext
 from pyrodisent.protocols.image_benchmarks import (IMAGE_SETTINGS, NAMED_DATASET_SETTINGS, ImageBenchmark,
                                                     named_ground_truth)
@@ -52,13 +52,10 @@ PIXEL_READABLE_LIFT = 0.5
 
 
 def pixel_probe_lifts(train: ArrayDataset, num_classes, seed: int) -> np.ndarray:
-    """Each label's lift over its majority rate, (acc − majority) / (1 − majority), of a logistic regression on the
-    raw pixels of the labelled training images (fitted on 70 % of them, scored on the rest): near 1 for a label a
-    linear read-out of the pixels already gives (size, position), at or below 0 for one it does not (shape)."""
-    import warnings
-
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
+    """Each label's lift over its majority rate, (acc − majority) / (1 − majority), of the concept metrics' linear
+    probe (:func:`~pyrodisent.metrics.concepts.probe_accuracy`) on the raw pixels of the labelled training images
+    (fitted on 70 % of them, scored on the rest): near 1 for a label a linear read-out of the pixels already gives
+    (size, position), at or below 0 for one it does not (shape)."""
     from sklearn.model_selection import train_test_split
 
     labelled = train.extras[LABELLED].bool().numpy()
@@ -70,10 +67,8 @@ def pixel_probe_lifts(train: ArrayDataset, num_classes, seed: int) -> np.ndarray
             lifts.append(0.0)
             continue
         fit_x, test_x, fit_y, test_y = train_test_split(pixels, values[:, i], test_size=0.3, random_state=seed)
-        with warnings.catch_warnings():  # a rough read-out is all the rule needs: lbfgs's early stop is no fault
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            accuracy = LogisticRegression(C=0.1, max_iter=200).fit(fit_x, fit_y).score(test_x, test_y)
         majority = majority_rate(test_y)
+        accuracy = probe_accuracy(fit_x, fit_y, test_x, test_y)
         lifts.append(float((accuracy - majority) / (1 - majority)) if majority < 1 else 0.0)
     return np.array(lifts)
 
