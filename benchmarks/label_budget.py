@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from pyrodisent.data.labels import label_set
-from pyrodisent.metrics.concepts import majority_rate
+from pyrodisent.metrics.concepts import lift_over_majority, majority_rate
 from pyrodisent.protocols.concepts import CONCEPTS_DEFAULTS, Concepts
 from pyrodisent.protocols.image_benchmarks import named_ground_truth
 from pyrodisent.registry import NETWORKS
@@ -108,7 +108,7 @@ def main(argv=None):
             network = train_label_classifier(pool.x[:count], pool_labels[:count], num_classes, args.steps,
                                              args.batch_size, args.lr, seed, weights)
             accuracy = label_accuracy(network, test.x, torch.as_tensor(test_labels), num_classes)
-            lift = (accuracy - majority) / (1 - majority)
+            lift = lift_over_majority(accuracy, majority)
             seconds = time.perf_counter() - start
             results.append(dict(labelled=count, seed=seed, seconds=round(seconds, 1),
                                 **{f"accuracy_{n}": round(float(a), 4) for n, a in zip(names, accuracy)},

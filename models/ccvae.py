@@ -180,9 +180,10 @@ class CCVAE(ConceptModel):
         """Eq. 5 per point with every label summed out exactly, (B,)."""
         log_p_x = self.observation_distribution(z, batch).log_prob(batch.x)
         log_p_style = dist.Normal(0.0, 1.0).log_prob(z[..., self.num_labels:]).sum(-1)
-        label_terms = self.enumerated_label_terms(z)
         joined = self.joined_labels()
-        if joined is not None:  # a label still waiting: its latent is a style latent
+        if joined is None:
+            label_terms = self.enumerated_label_terms(z)
+        else:  # a label still waiting: its latent is a style latent
             waiting = dist.Normal(0.0, 1.0).log_prob(z[..., :self.num_labels])
             label_terms = (self.enumerated_label_terms(z, per_label=True) * joined + waiting * (1 - joined)).sum(-1)
         return log_p_x + log_p_style - posterior.log_prob(z) + label_terms

@@ -63,6 +63,13 @@ def majority_rate(label: np.ndarray) -> float:
     return float(np.bincount(np.asarray(label, dtype=np.int64)).max() / len(label))
 
 
+def lift_over_majority(accuracy, majority):
+    """(accuracy − majority) / (1 − majority): 0 for guessing the commonest class, 1 for every image right, negative
+    below the guess (elementwise; 0 where one class is everything)."""
+    accuracy, majority = np.asarray(accuracy, dtype=float), np.asarray(majority, dtype=float)
+    return np.where(majority < 1, (accuracy - majority) / np.maximum(1.0 - majority, 1e-12), 0.0)
+
+
 def _probe_groups(codes_train: np.ndarray, label_train: np.ndarray, codes_test: np.ndarray, label_test: np.ndarray,
                   groups: Sequence[Sequence[int]]) -> List[float]:
     """Probe accuracy of one label from each group of latent dimensions."""

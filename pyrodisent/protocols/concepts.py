@@ -29,7 +29,7 @@ from pyrodisent.data.arrays import ArrayDataset
 from pyrodisent.data.ground_truth import GroundTruthData
 from pyrodisent.data.labels import LABEL_VALUES, LABELLED, LABELS, label_set, labelled_dataset
 from pyrodisent.evaluation.concepts import concept_metrics, plot_concept_pictures
-from pyrodisent.metrics.concepts import majority_rate, probe_accuracy
+from pyrodisent.metrics.concepts import lift_over_majority, majority_rate, probe_accuracy
 from pyrodisent.protocols.base import ProtocolData, RunContext
 from pyrodisent.protocols.image_benchmarks import (IMAGE_SETTINGS, NAMED_DATASET_SETTINGS, ImageBenchmark,
                                                     named_ground_truth)
@@ -67,9 +67,7 @@ def pixel_probe_lifts(train: ArrayDataset, num_classes, seed: int) -> np.ndarray
             lifts.append(0.0)
             continue
         fit_x, test_x, fit_y, test_y = train_test_split(pixels, values[:, i], test_size=0.3, random_state=seed)
-        majority = majority_rate(test_y)
-        accuracy = probe_accuracy(fit_x, fit_y, test_x, test_y)
-        lifts.append(float((accuracy - majority) / (1 - majority)) if majority < 1 else 0.0)
+        lifts.append(float(lift_over_majority(probe_accuracy(fit_x, fit_y, test_x, test_y), majority_rate(test_y))))
     return np.array(lifts)
 
 

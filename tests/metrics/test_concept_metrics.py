@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from pyrodisent.metrics.concepts import (ProbeConcepts, core_separation, intervention_success, localisation,
-                                         majority_rate, probe_accuracy, probe_blocks)
+from pyrodisent.metrics.concepts import (ProbeConcepts, core_separation, intervention_success, lift_over_majority,
+                                         localisation, majority_rate, probe_accuracy, probe_blocks)
 
 
 def hand_made(n=600, seed=0):
@@ -19,6 +19,7 @@ def test_probe_accuracy_and_majority():
     assert probe_accuracy(codes[:400, [0]], labels[:400, 0], codes[400:, [0]], labels[400:, 0]) > 0.99
     assert probe_accuracy(codes[:400, [2]], labels[:400, 0], codes[400:, [2]], labels[400:, 0]) < 0.65
     assert majority_rate(np.array([0, 0, 1, 2])) == 0.5
+    np.testing.assert_allclose(lift_over_majority([0.5, 1.0, 0.25, 0.9], [0.5, 0.5, 0.5, 1.0]), [0.0, 1.0, -0.5, 0.0])
 
 
 def test_localisation_is_high_for_the_right_blocks_and_negative_for_swapped_ones():
