@@ -68,11 +68,11 @@ class CCVAE(ConceptModel):
     :param label_weight: α ≥ 1, the weight of log q(y | x) in the supervised bound (1: the paper's Eq. 4), or one
         α_i ≥ 1 per label.
     :param label_delays: the step at which each label joins the model (one for all, or one per label; 0: from the
-        start).
+        start); until then its latent is a style latent.
     """
 
     def __init__(self, *args, label_classes, classifier_samples: int = 100,
-                 label_weight: float | Sequence[float] = 1.0, label_delays: int | Sequence[int] = 0, **kwargs):
+                 label_weight: float | Sequence[float] = 1.0, **kwargs):
         kwargs.setdefault("posterior_covariance", "diagonal")
         super().__init__(*args, label_classes=label_classes, **kwargs)
         if self.posterior_covariance != "diagonal" or len(self.posterior_flow):
@@ -94,11 +94,6 @@ class CCVAE(ConceptModel):
         self.register_buffer("label_weight_excess", (weights - weights.min()).expand(self.num_labels).clone(),
                              persistent=False)  # α_i − α_min: the weight of each label's own term log q(y_i|x)
         self.joint_label_weight = float(weights.min())
-        delays = [int(d) for d in torch.as_tensor(label_delays).flatten().tolist()]
-        if len(delays) not in (1, self.num_labels) or min(delays) < 0:
-            raise ValueError(f"label_delays: one step ≥ 0 or one per label ({self.num_labels} labels), got "
-                             f"{label_delays}")
-        self.label_delays = delays * self.num_labels if len(delays) == 1 else delays
         spread = torch.stack([torch.nn.functional.pad(torch.linspace(-1.0, 1.0, c), (0, self.max_classes - c))
                               for c in self.label_classes])
         self.prior_loc = nn.Parameter(2.0 * spread)                  # m_ic
@@ -110,13 +105,6 @@ class CCVAE(ConceptModel):
         self.register_buffer("label_log_prior", log_prior, persistent=False)  # log p(y_i = c), uniform
 
     # ------------------------------------------------------------------ the pieces of the model
-    def joined_labels(self) -> torch.Tensor | None:
-        """(L,) 1 for the labels that have joined the model at this step, 0 for those still waiting (their latent a
-        style latent); None once every label has joined."""
-        if self._step >= max(self.label_delays):
-            return None
-        return torch.tensor([float(self._step >= d) for d in self.label_delays], device=self.device)
-
     def core_blocks(self) -> List[List[int]]:
         return [[i] for i in range(self.num_labels)]
 

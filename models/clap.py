@@ -24,9 +24,20 @@ latent dimensions, w_k = core_dim / K on the core and (K − core_dim) / K on th
 hold is then cheaper in the smaller block, the core. Semi-supervised: points without labels contribute only ½ ELBO_P.
 The group lasso is a penalty of the parameters, multiplied by N to sit on the scale of the summed loss.
 
+``label_aligned_core`` (off by default, as the paper) gives each label one core dimension of its own in the concept
+prior: core_dim = L and A_m, A_v restricted to label i's classes in row i, so p(z_c,i | y) = N(a_{i,y_i}, exp v_{i,y_i})
+depends on y_i alone. A y-dependent Gaussian prior whose every dimension may read every label is identified only up
+to an invertible linear map of the core when the variances do not vary enough with y (Khemakhem et al. 2020, the
+iVAE's mean-only case); the per-label rows remove that freedom, as CCVAE's one latent per label does.
+
+``label_delays`` (:class:`~pyrodisent.concept_model.ConceptModel`) is the same curriculum as CCVAE's: until its step a
+label is not read — its one-hot is zero wherever y enters (concept prior, concept encoder) and its cross-entropy
+is left out (the others keep their weight 1/L).
+
 Concepts: a label's block is the core dimension with the largest classifier weights for it (two labels may share
-one), the core (for ``core_separation``) all ``core_dim`` dimensions; an intervention on label i sets z_c to the
-concept prior's mean A_m y' + b_m with y' the predicted labels with label i changed.
+one; with ``label_aligned_core``, its own dimension), the core (for ``core_separation``) all ``core_dim``
+dimensions; an intervention on label i sets z_c to the concept prior's mean A_m y' + b_m with y' the predicted
+labels with label i changed.
 """
 from __future__ import annotations
 
@@ -36,7 +47,7 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 from torch.distributions import kl_divergence
-from torch.nn.functional import softplus
+from torch.nn.functional import linear, softplus
 
 from pyrodisent.concept_model import ConceptModel, ConceptObjective, one_hot_labels
 from pyrodisent.data.batch import Batch
@@ -73,16 +84,22 @@ class CLAP(ConceptModel):
     :param concept_hidden: width of the concept encoder's features before y is appended.
     :param block_kl_shares: weigh each dimension's KL by its block's share of the latent dimensions (the official
         code); False: the plain ELBOs.
+    :param label_aligned_core: core dimension i's concept prior reads label i only (core_dim = the number of labels).
+    :param label_delays: the step at which each label is first read (one for all, or one per label).
     """
 
     def __init__(self, *args, label_classes, core_dim: int = 0, label_weight: float = 50.0,
                  group_lasso_weight: float = 0.05, schedule_steps: int = 0, concept_hidden: int = 32,
-                 block_kl_shares: bool = True, **kwargs):
+                 block_kl_shares: bool = True, label_aligned_core: bool = False, **kwargs):
         kwargs.setdefault("posterior_covariance", "diagonal")
         super().__init__(*args, label_classes=label_classes, **kwargs)
         if self.posterior_covariance != "diagonal" or len(self.posterior_flow):
             raise ValueError("CLAP's guides are diagonal Gaussians: posterior_covariance='diagonal', no posterior flow")
         self.core_dim = int(core_dim) or self.num_labels
+        self.label_aligned_core = bool(label_aligned_core)
+        if self.label_aligned_core and self.core_dim != self.num_labels:
+            raise ValueError(f"label_aligned_core gives each label one core dimension: core_dim must be the number of "
+                             f"labels ({self.num_labels}), got {self.core_dim}")
         if not 1 <= self.core_dim < self.latent_dim:
             raise ValueError(f"CLAP needs 1 ≤ core_dim < latent_dim to leave style dimensions; got core_dim="
                              f"{self.core_dim}, latent_dim={self.latent_dim}")
@@ -101,19 +118,44 @@ class CLAP(ConceptModel):
         self.prior_mean = nn.Linear(one_hot_size, self.core_dim)      # A_m y + b_m
         self.prior_log_var = nn.Linear(one_hot_size, self.core_dim)   # A_v y + b_v
         self.classifier = nn.Linear(self.core_dim, self.num_labels * self.max_classes)
+        label_of_class = torch.repeat_interleave(torch.arange(self.num_labels), torch.tensor(self.label_classes))
+        self.register_buffer("label_of_class", label_of_class, persistent=False)  # (Σ C_i,): the label of each entry
+        rows = (label_of_class[None, :] == torch.arange(self.core_dim)[:, None]) if self.label_aligned_core else None
+        self.register_buffer("prior_rows", rows, persistent=False)  # (core_dim, Σ C_i): what each row of A may read
+        reads = None if rows is None else (  # (L·C_max, core_dim): label i's logits read core dimension i only
+            torch.arange(self.num_labels).repeat_interleave(self.max_classes)[:, None] == torch.arange(self.core_dim))
+        self.register_buffer("classifier_reads", reads, persistent=False)
         first_linear_layer(self.decoder)  # refuse a decoder without one now
 
     # ------------------------------------------------------------------ concepts
     def one_hot(self, y: torch.Tensor) -> torch.Tensor:
-        """(B, L) classes → (B, Σ C_i): each label one-hot over its own classes, concatenated."""
+        """(B, L) classes → (B, Σ C_i): each label one-hot over its own classes, concatenated; a label that has not
+        joined yet (``label_delays``) is all zeros."""
         full = one_hot_labels(y, self.max_classes)
-        return full[..., self.class_mask].reshape(*y.shape[:-1], -1)
+        y = full[..., self.class_mask].reshape(*y.shape[:-1], -1)
+        joined = self.joined_labels()
+        return y if joined is None else y * joined[self.label_of_class]
+
+    def prior_parameters(self, y_one_hot: torch.Tensor):
+        """(A_m y + b_m, A_v y + b_v) of the concept prior, each (B, core_dim); A restricted to each row's label under
+        ``label_aligned_core``."""
+        layers = (self.prior_mean, self.prior_log_var)
+        if self.prior_rows is None:
+            return tuple(layer(y_one_hot) for layer in layers)
+        return tuple(linear(y_one_hot, layer.weight * self.prior_rows, layer.bias) for layer in layers)
 
     def label_log_probs(self, z: torch.Tensor) -> torch.Tensor:
-        logits = self.classifier(z[..., :self.core_dim])
+        logits = linear(z[..., :self.core_dim], self.classifier_weight(), self.classifier.bias)
         return self.masked_logits(logits.reshape(*z.shape[:-1], self.num_labels, self.max_classes))
 
+    def classifier_weight(self) -> torch.Tensor:
+        """W, (L·C_max, core_dim); under ``label_aligned_core`` zero outside each label's own core dimension."""
+        weight = self.classifier.weight
+        return weight if self.classifier_reads is None else weight * self.classifier_reads
+
     def core_blocks(self) -> List[List[int]]:
+        if self.label_aligned_core:
+            return [[i] for i in range(self.num_labels)]
         weight = self.classifier.weight.detach().reshape(self.num_labels, self.max_classes, self.core_dim)
         weight = weight * self.class_mask[..., None]
         return [[int(j)] for j in weight.norm(dim=1).argmax(-1)]
@@ -123,10 +165,10 @@ class CLAP(ConceptModel):
 
     def concept_prior(self, y: torch.Tensor) -> dist.Distribution:
         """p(z | y) of the concept-learning VAE: N([A_m y + b_m, 0], diag[exp(A_v y + b_v), 1]), event (K,)."""
-        y = self.one_hot(y)
-        style = y.new_zeros(*y.shape[:-1], self.latent_dim - self.core_dim)
-        loc = torch.cat([self.prior_mean(y), style], -1)
-        scale = torch.cat([(0.5 * self.prior_log_var(y)).exp(), style + 1], -1)
+        core_loc, core_log_var = self.prior_parameters(self.one_hot(y))
+        style = core_loc.new_zeros(*y.shape[:-1], self.latent_dim - self.core_dim)
+        loc = torch.cat([core_loc, style], -1)
+        scale = torch.cat([(0.5 * core_log_var).exp(), style + 1], -1)
         return dist.Normal(loc, scale).to_event(1)
 
     def concept_posterior(self, batch: Batch, y: torch.Tensor) -> dist.Distribution:
@@ -142,12 +184,12 @@ class CLAP(ConceptModel):
         y = self.predict_labels(z)
         y[:, label] = value
         z = z.clone()
-        z[:, :self.core_dim] = self.prior_mean(self.one_hot(y)).detach()
+        z[:, :self.core_dim] = self.prior_parameters(self.one_hot(y))[0].detach()
         return z
 
     def group_lasso(self) -> torch.Tensor:
         decoder_weight = first_linear_layer(self.decoder).weight[:, :self.core_dim]
-        return group_lasso(self.classifier.weight, decoder_weight)
+        return group_lasso(self.classifier_weight(), decoder_weight)
 
     # ------------------------------------------------------------------ objective
     def weighted_kl(self, q: dist.Distribution, p: dist.Distribution) -> torch.Tensor:
@@ -168,7 +210,9 @@ class CLAP(ConceptModel):
         z_cl = q_cl.rsample()
         elbo_cl = (self.observation_distribution(z_cl, batch).log_prob(batch.x)
                    - beta_t * self.weighted_kl(q_cl, self.concept_prior(y)))
-        cross_entropy = -self.label_log_probs(z_p).gather(-1, y[..., None])[..., 0].mean(-1)
+        cross_entropy = -self.label_log_probs(z_p).gather(-1, y[..., None])[..., 0]
+        joined = self.joined_labels()
+        cross_entropy = (cross_entropy if joined is None else cross_entropy * joined).mean(-1)
         mask = labelled.to(elbo_p.dtype)
         loss = -0.5 * elbo_p + mask * (-0.5 * elbo_cl + 0.5 * gamma_t * cross_entropy)
         return loss, dict(elbo_prediction=elbo_p, elbo_concepts=elbo_cl * mask, cross_entropy=cross_entropy * mask)

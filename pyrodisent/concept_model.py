@@ -27,11 +27,14 @@ class ConceptModel(LatentVariableModel):
     """Base of label-conditioned concept models.
 
     :param label_classes: C_i, the number of classes of each of the L labels (≥ 2 each).
+    :param label_delays: a curriculum over the labels: the trainer step at which each label joins the model (one
+        for all, or one per label; 0: from the start). Until then the model does not read the label; what that
+        means for its prior and classifier is each model's (see :meth:`joined_labels`).
     """
 
     batch_needs = frozenset({LABELS})
 
-    def __init__(self, *args, label_classes: Sequence[int], **kwargs):
+    def __init__(self, *args, label_classes: Sequence[int], label_delays: int | Sequence[int] = 0, **kwargs):
         super().__init__(*args, **kwargs)
         classes = [int(c) for c in label_classes]
         if not classes or min(classes) < 2:
@@ -40,6 +43,11 @@ class ConceptModel(LatentVariableModel):
         self.num_labels = len(classes)
         mask = torch.arange(max(classes))[None, :] < torch.tensor(classes)[:, None]
         self.register_buffer("class_mask", mask, persistent=False)  # (L, C_max)
+        delays = [int(d) for d in torch.as_tensor(label_delays).flatten().tolist()]
+        if len(delays) not in (1, self.num_labels) or min(delays) < 0:
+            raise ValueError(f"label_delays: one step ≥ 0 or one per label ({self.num_labels} labels), got "
+                             f"{label_delays}")
+        self.label_delays = delays * self.num_labels if len(delays) == 1 else delays
 
     @property
     def max_classes(self) -> int:
@@ -64,6 +72,13 @@ class ConceptModel(LatentVariableModel):
         raise NotImplementedError
 
     # ------------------------------------------------------------------ shared helpers
+    def joined_labels(self) -> torch.Tensor | None:
+        """(L,) 1 for the labels that have joined the model at this step (``label_delays``), 0 for those still
+        waiting; None once every label has joined."""
+        if self._step >= max(self.label_delays):
+            return None
+        return torch.tensor([float(self._step >= d) for d in self.label_delays], device=self.device)
+
     def masked_logits(self, logits: torch.Tensor) -> torch.Tensor:
         """Normalised log-probabilities over each label's real classes from raw logits (…, L, C_max)."""
         logits = logits.masked_fill(~self.class_mask, IMPOSSIBLE)

@@ -202,18 +202,15 @@ def check_argument(owner: str, parameter: inspect.Parameter, value: Any) -> Any:
         return value
     if isinstance(default, bool):
         return _switch(name, value)
-    if isinstance(default, int):
-        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
-            raise SettingError(f"{name}: expected an integer, got {value!r}")
-        return int(value)
-    if isinstance(default, float):
-        if isinstance(value, (list, tuple)) and "Sequence" in str(parameter.annotation):  # float | Sequence[float]
-            if not value or any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in value):
-                raise SettingError(f"{name}: expected a number or a list of numbers, got {value!r}")
-            return [float(v) for v in value]
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SettingError(f"{name}: expected a number, got {value!r}")
-        return float(value)
+    if isinstance(default, (int, float)):
+        kind, noun = (int, "an integer") if isinstance(default, int) else (float, "a number")
+        if isinstance(value, (list, tuple)) and "Sequence" in str(parameter.annotation):  # int | Sequence[int], …
+            if not value or not all(_is_number(v, kind) for v in value):
+                raise SettingError(f"{name}: expected {noun} or a list of them, got {value!r}")
+            return [kind(v) for v in value]
+        if not _is_number(value, kind):
+            raise SettingError(f"{name}: expected {noun}, got {value!r}")
+        return kind(value)
     if isinstance(default, str):
         if not isinstance(value, str):
             raise SettingError(f"{name}: expected a string, got {value!r}")
@@ -227,6 +224,13 @@ def check_argument(owner: str, parameter: inspect.Parameter, value: Any) -> Any:
             raise SettingError(f"{name}: expected a mapping (e.g. {{hidden: [64, 64]}}), got {value!r}")
         return dict(value)
     return value
+
+
+def _is_number(value: Any, kind: type) -> bool:
+    """Whether ``value`` is a number of ``kind`` (int: an integer, a float with an integer value too); never a bool."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return kind is float or isinstance(value, int) or value.is_integer()
 
 
 def nested_update(base: Mapping[str, Any], changes: Mapping[str, Any]) -> Dict[str, Any]:

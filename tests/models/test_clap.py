@@ -88,13 +88,73 @@ def test_concept_prior_posterior_and_intervention():
     assert model.label_log_probs(z)[0, 0, 2] < -1e8  # label 0 has two classes
 
 
-def test_trained_with_half_the_points_labelled_it_predicts_every_label(half_labelled_toy, core_label_accuracy):
+def test_a_label_aligned_core_gives_each_core_dimension_one_label():
+    """label_aligned_core: core dimension i's prior mean and variance change with label i and with no other label,
+    label i's classifier reads core dimension i and no other, and the label's block is its own dimension."""
+    model = tiny(label_aligned_core=True)
+    with torch.no_grad():
+        for layer in (model.prior_mean, model.prior_log_var):
+            layer.weight.normal_()
+    y = torch.tensor([[0, 0], [1, 0], [0, 2]])
+    prior = model.concept_prior(y).base_dist
+    for moments in (prior.loc, prior.scale):
+        assert moments[0, 0] != moments[1, 0] and moments[0, 1] == moments[1, 1]  # label 0 moves dimension 0 only
+        assert moments[0, 1] != moments[2, 1] and moments[0, 0] == moments[2, 0]  # label 1 moves dimension 1 only
+    free = tiny()
+    free.load_state_dict(model.state_dict())
+    assert free.concept_prior(y).base_dist.loc[0, 1] != free.concept_prior(y[1:2]).base_dist.loc[0, 1]
+    assert model.core_blocks() == [[0], [1]]
+    z = torch.randn(3, 4)
+    moved = z.clone()
+    moved[:, 1] += 1.0  # label 1's dimension
+    before, after = model.label_log_probs(z), model.label_log_probs(moved)
+    assert torch.equal(before[:, 0], after[:, 0]) and not torch.allclose(before[:, 1], after[:, 1])
+    assert not torch.equal(free.label_log_probs(z)[:, 0], free.label_log_probs(moved)[:, 0])
+    weight = model.classifier.weight.detach()
+    assert model.group_lasso().item() < group_lasso(weight, first_linear_layer(model.decoder).weight[:, :2]).item()
+    mean = model.prior_parameters(model.one_hot(torch.tensor([[1, 0]]).expand(3, 2)))[0]
+    torch.testing.assert_close(model.intervene(z, 0, 1)[:, 0], mean[:, 0])
+    with pytest.raises(ValueError, match=r"core_dim must be the number of labels \(2\), got 3"):
+        tiny(core_dim=3, label_aligned_core=True)
+
+
+def test_a_label_waiting_for_its_delay_is_not_read():
+    """label_delays: until its step, label 1's value changes neither the concept prior, the concept encoder nor the
+    loss, and its cross-entropy is left out; from its step on, the loss is that of the model without delays."""
+    waiting, plain = tiny(label_delays=[0, 5]), tiny()
+    plain.load_state_dict(waiting.state_dict())
+    batch = Batch(x=torch.rand(2, 4), index=torch.arange(2),
+                  extras={"labels": torch.tensor([[1, 2], [0, 0]]), "labelled": torch.tensor([True, True])})
+    other = Batch(x=batch.x, index=batch.index,
+                  extras={"labels": torch.tensor([[1, 0], [0, 1]]), "labelled": batch["labelled"]})  # label 1 changed
+
+    def loss(model, data, seed=0):
+        torch.manual_seed(seed)
+        return model.point_losses(data)
+
+    waiting.set_training_step(4)
+    assert torch.equal(waiting.one_hot(batch["labels"]), torch.tensor([[0.0, 1, 0, 0, 0], [1, 0, 0, 0, 0]]))
+    total, terms = loss(waiting, batch)
+    assert torch.equal(total, loss(waiting, other)[0])
+    assert not torch.allclose(total, loss(plain, batch)[0])
+    torch.manual_seed(0)
+    z_p = waiting.posterior(batch).rsample()
+    expected = -waiting.label_log_probs(z_p).gather(-1, batch["labels"][..., None])[:, 0, 0] / 2  # mean over 2 labels
+    torch.testing.assert_close(terms["cross_entropy"], expected)
+    waiting.set_training_step(5)
+    assert waiting.joined_labels() is None
+    torch.testing.assert_close(loss(waiting, batch)[0], loss(plain, batch)[0])
+
+
+@pytest.mark.parametrize("aligned", [False, True])
+def test_trained_with_half_the_points_labelled_it_predicts_every_label(half_labelled_toy, core_label_accuracy,
+                                                                        aligned):
     """Learning check: the labels are read off x, so the core must predict them for the unlabelled half too
-    (chance: 0.5 and 0.33)."""
+    (chance: 0.5 and 0.33), also when each label's classifier reads its own core dimension only."""
     data, labels = half_labelled_toy
     model = CLAP(observation_shape=(4,), latent_dim=4, num_data=len(data), label_classes=CLASSES,
                  encoder_args=dict(hidden=(16,)), decoder_args=dict(hidden=(16,)), group_lasso_weight=0.01,
-                 schedule_steps=160)
+                 schedule_steps=160, label_aligned_core=aligned)
     result = Trainer(model, data, epochs=40, batch_size=50, lr=1e-2, seed=0, progress=False).fit()
     assert "group_lasso" in result.history[-1]
     assert (core_label_accuracy(model, data, labels) >= 0.9).all()

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from pyrodisent.protocols.concepts import CCVAE_LABEL_WEIGHT
+from pyrodisent.protocols.concepts import CCVAE_LABEL_WEIGHT, CLAP_LABEL_ALIGNED_CORE, CLAP_LABEL_WEIGHT
 from pyrodisent.protocols.settings import SettingError
 from pyrodisent.registry import PROTOCOLS
 from pyrodisent.runs.runner import prepare, run
@@ -32,8 +32,13 @@ def test_each_model_runs_through_the_runner(model, settings, tmp_path):
     for picture in ("conditional_generation.png", "core_walks.png"):
         assert (tmp_path / model / picture).stat().st_size > 0, picture
     arguments = json.loads((tmp_path / model / "config.json").read_text())["derived"]["model_arguments"]
-    assert arguments.get("label_weight") == {"ccvae": CCVAE_LABEL_WEIGHT, "clap": None, "beta_vae": None}[model]
+    clap_weight = CLAP_LABEL_WEIGHT / settings.get("labelled_fraction", 1.0)
+    assert arguments.get("label_weight") == {"ccvae": CCVAE_LABEL_WEIGHT, "clap": clap_weight, "beta_vae": None}[model]
+    assert arguments.get("label_aligned_core") == {"ccvae": None, "clap": CLAP_LABEL_ALIGNED_CORE,
+                                                     "beta_vae": None}[model]
     assert all(0 <= metrics[f"concept_dim_{name}"] < 6 for name in names)
+    if model == "clap":  # each label's own core dimension
+        assert [metrics[f"concept_dim_{name}"] for name in names] == list(range(len(names)))
     for picture in ("conditional_generation.png", "core_walks.png", "traversals.png"):
         assert (tmp_path / model / picture).exists(), picture
 

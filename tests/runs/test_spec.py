@@ -46,13 +46,18 @@ def test_resolve_checks_every_value_and_fills_the_defaults():
     # a number-valued argument annotated float | Sequence[float] takes a list as well (CCVAE: one α per label)
     weights = RunSpec("ccvae", "concepts", model_settings={"label_weight": [500, 50]}).resolve().model_settings
     assert weights["label_weight"] == [500.0, 50.0]
+    delays = RunSpec("clap", "concepts", model_settings={"label_delays": [0, 750.0]}).resolve().model_settings
+    assert delays["label_delays"] == [0, 750] and all(type(d) is int for d in delays["label_delays"])
     for spec, message in [
         (RunSpec("ivae", "nonstationary", trainer_settings={"lr": 0}), r"trainer\.lr: expected a finite number > 0"),
         (RunSpec("ivae", "nonstationary", protocol_settings={"variant": "2020"}),
          r"protocol\.variant: expected one of official, 2019, got '2020'"),
         (RunSpec("ivae", "nonstationary", model_settings={"beta": "big"}), r"model\.beta: expected a number"),
         (RunSpec("ccvae", "concepts", model_settings={"label_weight": [5, "x"]}),
-         r"model\.label_weight: expected a number or a list of numbers, got \[5, 'x'\]"),
+         r"model\.label_weight: expected a number or a list of them, got \[5, 'x'\]"),
+        (RunSpec("clap", "concepts", model_settings={"label_delays": [0, 7.5]}),
+         r"model\.label_delays: expected an integer or a list of them, got \[0, 7\.5\]"),
+        (RunSpec("clap", "concepts", model_settings={"label_delays": 7.5}), r"model\.label_delays: expected an integer"),
         (RunSpec("ivae", "nonstationary", model_settings={"betta": 1}), r"unknown model setting 'betta' of 'ivae'"),
         (RunSpec("ivae", "nonstationary", seed=-1), r"seed: expected an integer ≥ 0"),
         (RunSpec("svae_plus", "nonstationary"), r"model 'svae_plus' needs action in each batch"),
