@@ -90,6 +90,28 @@ def test_two_gloo_processes_take_the_single_process_steps(tmp_path):
     assert not torch.allclose(single["net.weight"], Regression().net.weight)  # it did train
 
 
+def rank_leaves_after_rank_0(out, work_s):
+    import time
+
+    from pyrodisent.training.distributed import finish, initialise
+
+    context = initialise("cpu", timeout_s=1.0)
+    if context.is_main:
+        time.sleep(work_s)  # rank 0 evaluating: longer than the collectives' timeout
+    finish()
+    with open(f"{out}.{context.rank}", "w") as handle:
+        handle.write(str(time.monotonic()))
+
+
+def test_ranks_leave_the_process_group_together_however_long_rank_0_works(tmp_path):
+    """finish() holds rank 1 until rank 0 is done, beyond the process group's own timeout (1 s here), so no rank
+    tears its connections down while another still holds them."""
+    out = tmp_path / "left"
+    launch(2, rank_leaves_after_rank_0, (str(out), 3.0))
+    left = [float((tmp_path / f"left.{rank}").read_text()) for rank in range(2)]
+    assert abs(left[1] - left[0]) < 1.0  # rank 1 left with rank 0, not 3 s before it
+
+
 def test_shares_cover_the_global_batch_and_small_batches_are_refused():
     contexts = [DistributedContext(rank, 3, rank, torch.device("cpu")) for rank in range(3)]
     index = torch.arange(10)
