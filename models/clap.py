@@ -24,9 +24,9 @@ latent dimensions, w_k = core_dim / K on the core and (K − core_dim) / K on th
 hold is then cheaper in the smaller block, the core. Semi-supervised: points without labels contribute only ½ ELBO_P.
 The group lasso is a penalty of the parameters, multiplied by N to sit on the scale of the summed loss.
 
-``label_aligned_core`` (off by default, as the paper) gives each label one core dimension of its own in the concept
-prior: core_dim = L and A_m, A_v restricted to label i's classes in row i, so p(z_c,i | y) = N(a_{i,y_i}, exp v_{i,y_i})
-depends on y_i alone. A y-dependent Gaussian prior whose every dimension may read every label is identified only up
+``label_aligned_core`` (off by default, as the paper) gives each label one core dimension of its own: core_dim = L,
+A_m and A_v restricted to label i's classes in row i, so p(z_c,i | y) = N(a_{i,y_i}, exp v_{i,y_i}) depends on y_i
+alone, and label i's logits read z_c,i alone (W masked to one column per label; the group lasso sees the mask). A y-dependent Gaussian prior whose every dimension may read every label is identified only up
 to an invertible linear map of the core when the variances do not vary enough with y (Khemakhem et al. 2020, the
 iVAE's mean-only case); the per-label rows remove that freedom, as CCVAE's one latent per label does.
 
@@ -84,7 +84,8 @@ class CLAP(ConceptModel):
     :param concept_hidden: width of the concept encoder's features before y is appended.
     :param block_kl_shares: weigh each dimension's KL by its block's share of the latent dimensions (the official
         code); False: the plain ELBOs.
-    :param label_aligned_core: core dimension i's concept prior reads label i only (core_dim = the number of labels).
+    :param label_aligned_core: core dimension i's concept prior reads label i only, and label i's logits read core
+        dimension i only (core_dim = the number of labels).
     :param label_delays: the step at which each label is first read (one for all, or one per label).
     """
 

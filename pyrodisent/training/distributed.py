@@ -138,6 +138,12 @@ def environment_is_distributed(environ: Optional[Dict[str, str]] = None) -> bool
     return "RANK" in environ and int(environ.get("WORLD_SIZE", "1")) > 1
 
 
+#: how long a rank that is done waits at :func:`finish` for the others (rank 0 evaluates and writes after training)
+FINISH_TIMEOUT_S = 24 * 3600.0
+#: a gloo group whose barrier waits :data:`FINISH_TIMEOUT_S`, not the collectives' timeout (made by :func:`initialise`)
+_leaving_group = None
+
+
 def initialise(device: str | torch.device = "auto", timeout_s: float = 600.0) -> DistributedContext:
     """Join the process group described by the environment (torchrun's variables): NCCL when the device is
     CUDA (this rank's GPU is ``cuda:LOCAL_RANK``), gloo otherwise."""
@@ -163,12 +169,6 @@ def initialise(device: str | torch.device = "auto", timeout_s: float = 600.0) ->
         _leaving_group = dist.new_group(backend="gloo", timeout=datetime.timedelta(seconds=FINISH_TIMEOUT_S))
     # the collectives run where the backend wants their tensors: gloo on the CPU, NCCL on the GPU
     return DistributedContext(rank=rank, world_size=world_size, local_rank=local_rank, device=chosen)
-
-
-#: how long a rank that is done waits at :func:`finish` for the others (rank 0 evaluates and writes after training)
-FINISH_TIMEOUT_S = 24 * 3600.0
-#: a gloo group whose barrier waits :data:`FINISH_TIMEOUT_S`, not the collectives' timeout (made by :func:`initialise`)
-_leaving_group = None
 
 
 def finish() -> None:
