@@ -35,9 +35,13 @@ class ArrayDataset:
     :param u: auxiliary variable ``(N, ...)`` (e.g. one-hot segment), or None.
     :param factors: true factors / sources ``(N, F)``, or None.
     :param extras: further per-point tensors ``(N, ...)`` carried into every batch.
+    :param sampling_weights: ``(N,)`` non-negative weights: the shuffling loader then draws each minibatch's points
+        with replacement, point i with probability ∝ w_i (``torch.multinomial``), instead of a permutation (e.g.
+        labelled points making a set share of every batch); None: every point once per pass.
     """
 
-    def __init__(self, x, u=None, factors=None, extras: Optional[Dict[str, torch.Tensor]] = None):
+    def __init__(self, x, u=None, factors=None, extras: Optional[Dict[str, torch.Tensor]] = None,
+                 sampling_weights=None):
         self.x = _as_tensor("x", x, None, torch.float32)
         n = self.x.shape[0]
         if n == 0:
@@ -47,6 +51,14 @@ class ArrayDataset:
         if self.factors is not None and self.factors.dim() != 2:
             raise ValueError(f"factors must have shape (N, F), got {tuple(self.factors.shape)}")
         self.extras = {k: _as_tensor(f"extras[{k!r}]", v, n) for k, v in (extras or {}).items()}
+        self.sampling_weights = None
+        if sampling_weights is not None:
+            weights = _as_tensor("sampling_weights", sampling_weights, n, torch.float64)
+            if weights.dim() != 1 or bool((weights < 0).any()) or not float(weights.sum()) > 0:
+                raise ValueError(f"sampling_weights must be (N,) = ({n},), non-negative and not all zero; got shape "
+                                 f"{tuple(weights.shape)}, min {float(weights.min()):.3g}, "
+                                 f"sum {float(weights.sum()):.3g}")
+            self.sampling_weights = weights / weights.sum()
 
     def __len__(self) -> int:
         return self.x.shape[0]
@@ -66,6 +78,7 @@ class ArrayDataset:
         moved.u = None if self.u is None else self.u.to(device)
         moved.factors = None if self.factors is None else self.factors.to(device)
         moved.extras = {k: v.to(device) for k, v in self.extras.items()}
+        moved.sampling_weights = self.sampling_weights  # drawn from on the CPU, with the loader's generator
         return moved
 
     def batch(self, index: torch.Tensor) -> Batch:
@@ -125,7 +138,11 @@ class BatchLoader:
     def __iter__(self) -> Iterator[Batch]:
         n = len(self.dataset)
         device = self.dataset.x.device
-        order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
+        weights = getattr(self.dataset, "sampling_weights", None)
+        if self.shuffle and weights is not None:  # as many draws as a pass has points, with replacement
+            order = torch.multinomial(weights, len(self) * self.batch_size, replacement=True, generator=self.generator)
+        else:
+            order = torch.randperm(n, generator=self.generator) if self.shuffle else torch.arange(n)
         order = order.to(device)
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             yield self.dataset.batch(order[start:start + self.batch_size])

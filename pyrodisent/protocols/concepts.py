@@ -5,12 +5,13 @@ shapes3d, …) with the labels of its label set (:data:`pyrodisent.data.labels.L
 some by name), functions of the factors such as "shape is heart" or "posX in the right third", two of them over
 one factor. A ``labelled_fraction`` of the images is labelled (the mask drawn from the seed); the concept models
 (``ccvae``, ``clap``) read the labels of those only, every other image model (``beta_vae``, …) trains on the
-images alone. CCVAE follows a label curriculum (``label_curriculum``): the labels a logistic regression on the
-labelled images' raw pixels already predicts (:func:`pixel_probe_lifts`, lift ≥ 0.5: size, position) join it after
-that share of training, so they cannot take the encoder before the labels it has to learn features for (shape).
-CLAP gives each label a core dimension of its own here (``label_aligned_core``: its concept prior's row and its
-classifier's logits read that label / that dimension only), the block the localisation score reads, and weighs its
-classifier γ = 50 / ``labelled_fraction``.
+images alone. Both concept models follow a label curriculum (``label_curriculum``): the labels a logistic
+regression on the labelled images' raw pixels already predicts (:func:`pixel_probe_lifts`, lift ≥ 0.5: size,
+position) join after that share of training (CCVAE: half, CLAP: three quarters), so they cannot take the encoder
+before the labels it has to learn features for (shape). CLAP gives each label a core dimension of its own here
+(``label_aligned_core``: its concept prior's row and its classifier's logits read that label / that dimension
+only), the block the localisation score reads, and weighs its classifier γ = 8,000 / ``labelled_fraction``,
+constant over training (no warm-up of β or γ).
 
 Evaluation: the image benchmarks' metrics (:mod:`.image_benchmarks`) and ``train_seconds``, and the concept
 metrics (:mod:`pyrodisent.evaluation.concepts`) on fresh labelled images — probes and β-VAE's probe blocks fitted
@@ -26,6 +27,7 @@ import time
 from typing import Any, Dict
 
 import numpy as np
+import torch
 
 from pyrodisent.concept_model import ConceptModel
 from pyrodisent.data.arrays import ArrayDataset
@@ -55,12 +57,18 @@ CCVAE_LABEL_WEIGHT = 500.0
 #: (procedural dSprites, 1,500 steps, seeds 0–2: localisation of "large" −0.22 / −0.09 / 0.15, "horizontal_third"
 #: −0.31 / 0.00 / −0.09). ``--set model.label_aligned_core=false`` restores the paper's form.
 CLAP_LABEL_ALIGNED_CORE = True
-#: CLAP's γ with every image labelled (the official main.py's); with a labelled fraction F < 1 the protocol gives
-#: γ / F, so that the classifier's term keeps its total weight in the loss however few images carry labels (as
-#: Kingma et al. 2014 scale M2's classification weight with N / N_labelled). Procedural dSprites, a tenth labelled,
-#: seeds 0–2, aligned core: at γ = 50 "large" localised −0.34 / −0.05 / 0.03 and "horizontal_third" −0.44 / 0.10 /
-#: −0.66; at γ = 500, 0.34 / 0.25 / 0.33 and 0.28 / 0.51 / 0.13.
-CLAP_LABEL_WEIGHT = 50.0
+#: CLAP's γ with every image labelled, held constant from the first step (``schedule_steps=0``: no warm-up of β or
+#: γ; the official main.py ramps γ = 50 over three quarters of training). The shape labels are learned only after a
+#: plateau, and only if the classifier's term outweighs the ELBO: procedural dSprites, seed 0, heart and square
+#: alone, 1,500 steps — with γ = 50 and its ramp the cross-entropy never leaves the majority rate's, with γ = 2,000
+#: constant it leaves it after about 1,100 steps, with γ = 8,000 after about 800. With a labelled fraction F < 1 the
+#: protocol gives γ / F, so that the classifier's term keeps its total weight in the loss however few images carry
+#: labels (as Kingma et al. 2014 scale M2's classification weight with N / N_labelled).
+CLAP_LABEL_WEIGHT = 8000.0
+#: the share of training before the labels read off the pixels join each concept model (``label_curriculum``
+#: unset). CLAP's shape labels leave their plateau later than CCVAE's (after 800 to 1,100 of 1,500 steps on seeds
+#: 0–2 with γ = 8,000; CCVAE's after about 800), and once size and position have joined they may not leave it.
+LABEL_CURRICULUM = {"ccvae": 0.5, "clap": 0.75}
 #: a label whose held-out lift from a logistic regression on the raw pixels reaches this is "read off the pixels"
 PIXEL_READABLE_LIFT = 0.5
 
@@ -85,6 +93,18 @@ def pixel_probe_lifts(train: ArrayDataset, num_classes, seed: int) -> np.ndarray
     return np.array(lifts)
 
 
+def labelled_share_weights(labelled: torch.Tensor, share: float) -> torch.Tensor:
+    """Sampling weights (N,) under which a draw is a labelled point with probability ``share``, every labelled point
+    equally likely and every unlabelled one too. The concept models' losses scale each minibatch by N / B, so a
+    labelled point then weighs share / (labelled fraction) times its share of the data (as a larger label weight)."""
+    labelled = labelled.bool()
+    count = int(labelled.sum())
+    if not 0 < count < len(labelled):
+        raise ValueError(f"labelled_batch_share needs labelled and unlabelled images; {count} of {len(labelled)} are "
+                         f"labelled (a labelled fraction strictly between 0 and 1)")
+    return torch.where(labelled, share / count, (1 - share) / (len(labelled) - count)).double()
+
+
 @PROTOCOLS.register("concepts")
 class Concepts(ImageBenchmark):
     """Label-conditioned concepts (CCVAE, CLAP, β-VAE with probes): labels of factors, a labelled fraction."""
@@ -105,9 +125,13 @@ class Concepts(ImageBenchmark):
                 positive_int),
         Setting("probe_test", 1_000, "fresh labelled images scoring label accuracy and localisation", positive_int),
         Setting("intervention_points", 500, "test images of the intervention test", positive_int),
-        Setting("label_curriculum", 0.5, "share of training before the labels a linear read-out of the pixels "
-                "already predicts join CCVAE (held-out lift ≥ 0.5 of a logistic regression on the labelled "
-                "training images' pixels; 0: every label from the start)", fraction),
+        Setting("labelled_batch_share", None, "expected share of labelled images in each of a concept model's "
+                "minibatches (images drawn with replacement, the labelled and the unlabelled each uniformly; none: "
+                "every image once per pass)", fraction, optional=True),
+        Setting("label_curriculum", None, "share of training before the labels a linear read-out of the pixels "
+                "already predicts join a concept model (held-out lift ≥ 0.5 of a logistic regression on the labelled "
+                "training images' pixels; 0: every label from the start; none: 0.5 for CCVAE, 0.75 for CLAP)",
+                fraction, optional=True),
     ) + tuple(Setting(**{**s.__dict__, "default": CONCEPTS_DEFAULTS[s.name]}) if s.name in CONCEPTS_DEFAULTS
               else s for s in IMAGE_SETTINGS)
 
@@ -125,6 +149,9 @@ class Concepts(ImageBenchmark):
         rng = np.random.default_rng(seed)
         images, config = self.training_set(dataset, rng)
         train = labelled_dataset(images, dataset, labels, self.labelled_fraction, np.random.default_rng([seed, 1]))
+        if self.labelled_batch_share is not None and issubclass(MODELS.get(model_name), ConceptModel):
+            weights = labelled_share_weights(train.extras[LABELLED], self.labelled_batch_share)
+            train = ArrayDataset(train.x, train.u, train.factors, train.extras, sampling_weights=weights)
         fresh = np.random.default_rng([seed, 2])
         probe_fit = labelled_dataset(dataset.training_set(self.probe_fit, fresh), dataset, labels, 1.0, 0)
         probe_test = labelled_dataset(dataset.training_set(self.probe_test, fresh), dataset, labels, 1.0, 0)
@@ -141,14 +168,15 @@ class Concepts(ImageBenchmark):
         steps = training["epochs"] * math.ceil(len(data.train) / training["batch_size"])
         if model_name == "ccvae":
             arguments["label_weight"] = CCVAE_LABEL_WEIGHT
-            if self.label_curriculum > 0:  # labels read off the pixels join late: they would take the encoder first
-                lifts = pixel_probe_lifts(data.train, data.labels.num_classes, seed=0)
-                data.config["label_pixel_lift"] = [round(float(v), 3) for v in lifts]
-                arguments["label_delays"] = [int(round(self.label_curriculum * steps)) if v >= PIXEL_READABLE_LIFT
-                                             else 0 for v in lifts]
-        if model_name == "clap":  # β and the label weight follow their schedules over the whole training
-            arguments.update(schedule_steps=steps, label_aligned_core=CLAP_LABEL_ALIGNED_CORE,
+        if model_name == "clap":  # β and γ constant from the first step
+            arguments.update(schedule_steps=0, label_aligned_core=CLAP_LABEL_ALIGNED_CORE,
                              label_weight=CLAP_LABEL_WEIGHT / (self.labelled_fraction or 1.0))
+        curriculum = LABEL_CURRICULUM.get(model_name, 0.0) if self.label_curriculum is None else self.label_curriculum
+        if model_name in LABEL_CURRICULUM and curriculum > 0:  # labels read off the pixels join late
+            lifts = pixel_probe_lifts(data.train, data.labels.num_classes, seed=0)
+            data.config["label_pixel_lift"] = [round(float(v), 3) for v in lifts]
+            arguments["label_delays"] = [int(round(curriculum * steps)) if v >= PIXEL_READABLE_LIFT else 0
+                                         for v in lifts]
         return arguments
 
     # ------------------------------------------------------------------ evaluation

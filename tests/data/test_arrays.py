@@ -18,6 +18,30 @@ def test_batches_cover_the_data_once_per_epoch_in_a_seeded_order():
     assert torch.equal(torch.cat(again), index)
 
 
+def test_sampling_weights_draw_points_in_proportion_and_in_a_seeded_order():
+    """With sampling weights a pass draws as many points as the data has, with replacement, point i with probability
+    ∝ w_i: here one point in ten carries half the weight, so it fills half the draws (binomial sd over 20,000 draws:
+    0.0035), the zero-weight point is never drawn, the weights travel with .to(), and the same generator seed
+    gives the same draws. Without weights, the plain pass (above)."""
+    weights = np.full(1_000, 0.5 / 998)
+    weights[0], weights[1] = 0.5, 0.0
+    data = ArrayDataset(np.arange(1_000, dtype=np.float32)[:, None], sampling_weights=weights).to("cpu")
+    draws = torch.cat([b.index for seed in range(20)
+                       for b in data.loader(100, generator=torch.Generator().manual_seed(seed))])
+    assert len(draws) == 20_000
+    assert abs(float((draws == 0).float().mean()) - 0.5) < 0.02 and not bool((draws == 1).any())
+    assert len(torch.unique(draws)) > 900  # the other points share the other half
+    first = [b.index for b in data.loader(100, generator=torch.Generator().manual_seed(3))]
+    again = [b.index for b in data.loader(100, generator=torch.Generator().manual_seed(3))]
+    assert all(torch.equal(a, b) for a, b in zip(first, again)) and len(first) == 10
+    ordered = torch.cat([b.index for b in data.loader(100, shuffle=False)])  # evaluation order ignores the weights
+    assert torch.equal(ordered, torch.arange(1_000))
+    with pytest.raises(ValueError, match=r"sampling_weights must be \(N,\) = \(3,\), non-negative"):
+        ArrayDataset(np.zeros((3, 1)), sampling_weights=np.array([1.0, -1.0, 1.0]))
+    with pytest.raises(ValueError, match="sampling_weights has 2 rows, expected 3"):
+        ArrayDataset(np.zeros((3, 1)), sampling_weights=np.ones(2))
+
+
 def test_bad_input_is_named():
     with pytest.raises(ValueError, match=r"u has 3 rows, expected 4"):
         ArrayDataset(np.zeros((4, 2)), u=np.zeros((3, 1)))

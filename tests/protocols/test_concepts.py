@@ -3,6 +3,7 @@ import io
 import json
 
 import numpy as np
+import torch
 import pytest
 
 from pyrodisent.protocols.concepts import CCVAE_LABEL_WEIGHT, CLAP_LABEL_ALIGNED_CORE, CLAP_LABEL_WEIGHT
@@ -55,10 +56,11 @@ def test_labelled_fraction_and_label_selection():
     assert (again.data.train.extras["labelled"] == train.extras["labelled"]).all()
 
 
-def test_labels_read_off_the_pixels_join_ccvae_halfway():
+def test_labels_read_off_the_pixels_join_ccvae_halfway_and_clap_at_three_quarters():
     """The curriculum: a logistic regression on the labelled images' pixels reads size and position off them (lift
-    near 1) but not shape (below 0.5), so "large" and "horizontal_third" join CCVAE halfway through training; the lifts
-    go into the run's config; label_curriculum=0 leaves every label from the start."""
+    near 1) but not shape (below 0.5), so "large" and "horizontal_third" join CCVAE halfway through training and CLAP
+    after three quarters; the lifts go into the run's config; label_curriculum=0 leaves every label from the start,
+    and a share given applies to either model."""
     settings = {**TINY, "train_size": 400, "steps": 30}
     prepared = prepare(RunSpec("ccvae", "concepts", protocol_settings=settings))
     lifts = prepared.data.config["label_pixel_lift"]
@@ -68,14 +70,20 @@ def test_labels_read_off_the_pixels_join_ccvae_halfway():
     assert prepared.model.label_delays == [0, 0, 18, 18]
     plain = prepare(RunSpec("ccvae", "concepts", protocol_settings={**settings, "label_curriculum": 0}))
     assert "label_delays" not in plain.model_arguments and plain.model.label_delays == [0, 0, 0, 0]
-    assert "label_delays" not in prepare(RunSpec("clap", "concepts", protocol_settings=settings)).model_arguments
+    clap = prepare(RunSpec("clap", "concepts", protocol_settings=settings))
+    assert clap.model_arguments["label_delays"] == [0, 0, round(0.75 * steps), round(0.75 * steps)]
+    assert clap.model.label_delays == [0, 0, 26, 26]
+    third = prepare(RunSpec("clap", "concepts", protocol_settings={**settings, "label_curriculum": 1 / 3}))
+    assert third.model.label_delays == [0, 0, 12, 12]
+    plain = prepare(RunSpec("clap", "concepts", protocol_settings={**settings, "label_curriculum": 0}))
+    assert "label_delays" not in plain.model_arguments and plain.model.label_delays == [0, 0, 0, 0]
 
 
 def test_circular_sprites_carry_their_labels():
     prepared = prepare(RunSpec("clap", "concepts", protocol_settings={**TINY, "dataset": "circular_sprites"}))
     assert prepared.data.config["labels"] == ["arrow", "red", "hue_third", "large"]
     assert prepared.model_arguments["label_classes"] == [2, 2, 3, 2]
-    assert prepared.model_arguments["schedule_steps"] == 2 and prepared.data.train.x.shape[1] == 3
+    assert prepared.model_arguments["schedule_steps"] == 0 and prepared.data.train.x.shape[1] == 3  # β, γ constant
 
 
 def test_concept_and_image_models_run_on_it_and_concept_models_only_here():
@@ -88,3 +96,20 @@ def test_bad_settings_are_named():
         RunSpec("ccvae", "concepts", protocol_settings={"labelled_fraction": 1.5}).resolve()
     with pytest.raises(ValueError, match="no labels \\['round'\\]"):
         prepare(RunSpec("ccvae", "concepts", protocol_settings={**TINY, "labels": ["round"]}))
+
+
+def test_labelled_batch_share_fills_a_concept_models_batches_with_labelled_images():
+    """A tenth labelled, labelled_batch_share 0.5: half the draws of a concept model's loader are labelled images
+    (binomial sd over 6,400 draws: 0.006), every labelled image drawn; β-VAE, which reads no labels, keeps the plain
+    pass; a share needs both kinds of image."""
+    settings = {**TINY, "train_size": 400, "labelled_fraction": 0.1, "labelled_batch_share": 0.5}
+    prepared = prepare(RunSpec("ccvae", "concepts", protocol_settings=settings))
+    train = prepared.data.train
+    drawn = torch.cat([b.index for seed in range(16)
+                       for b in train.loader(64, generator=torch.Generator().manual_seed(seed))])
+    labelled = train.extras["labelled"][drawn]
+    assert abs(float(labelled.float().mean()) - 0.5) < 0.03
+    assert set(drawn[labelled].tolist()) == set(train.extras["labelled"].nonzero()[:, 0].tolist())
+    assert prepare(RunSpec("beta_vae", "concepts", protocol_settings=settings)).data.train.sampling_weights is None
+    with pytest.raises(ValueError, match="needs labelled and unlabelled images; 400 of 400"):
+        prepare(RunSpec("clap", "concepts", protocol_settings={**settings, "labelled_fraction": 1.0}))
