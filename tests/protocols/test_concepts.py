@@ -3,8 +3,8 @@ import io
 import json
 
 import numpy as np
-import torch
 import pytest
+import torch
 
 from pyrodisent.protocols.concepts import CCVAE_LABEL_WEIGHT, CLAP_LABEL_ALIGNED_CORE, CLAP_LABEL_WEIGHT
 from pyrodisent.protocols.settings import SettingError
