@@ -11,6 +11,8 @@ block of each label).
   **localisation score** = (own − best other) / (1 − majority), where majority is the test rate of the label's most
   frequent class (the accuracy of a constant guess). 1: the own block predicts the label perfectly and no other
   block does better than guessing; 0: some other block predicts it as well as its own; negative: better elsewhere.
+  Two labels given the same block (β-VAE's probe blocks: a label no dimension predicts takes the first one) do not
+  count as each other's "other": that would score a label at 0 because an unlearned label landed on its dimension.
 - :func:`core_separation`: per label, the probe's accuracy from the whole core (every label's dimensions together:
   the block a model whose classifier reads the core as a whole, such as CLAP, says holds the labels) against the
   best single style dimension, normalised like localisation: (core − best style) / (1 − majority). Weaker than
@@ -79,8 +81,9 @@ def _probe_groups(codes_train: np.ndarray, label_train: np.ndarray, codes_test: 
 def localisation(codes_train: np.ndarray, labels_train: np.ndarray, codes_test: np.ndarray, labels_test: np.ndarray,
                  blocks: Sequence[Sequence[int]]) -> Dict[str, np.ndarray]:
     """Per label (arrays of length L): ``own`` (probe accuracy from the label's block), ``best_other`` (the best of
-    the other labels' blocks and the style dimensions, each on its own), ``majority`` and ``localisation``
-    = (own − best_other) / (1 − majority) (see the module docstring)."""
+    the other labels' blocks and the style dimensions, each on its own; another label's block of the same
+    dimensions is the label's own, not another), ``majority`` and ``localisation`` = (own − best_other) /
+    (1 − majority) (see the module docstring)."""
     codes_train, labels_train = _check(codes_train, labels_train, "localisation (train)")
     codes_test, labels_test = _check(codes_test, labels_test, "localisation (test)")
     num_labels, num_codes = labels_train.shape[1], codes_train.shape[1]
@@ -92,7 +95,8 @@ def localisation(codes_train: np.ndarray, labels_train: np.ndarray, codes_test: 
         scores = _probe_groups(codes_train, labels_train[:, i], codes_test, labels_test[:, i], groups)
         majority[i] = majority_rate(labels_test[:, i])
         own[i] = scores[i]
-        best_other[i] = max(scores[:i] + scores[i + 1:]) if len(scores) > 1 else majority[i]
+        others = [score for group, score in zip(groups, scores) if sorted(group) != sorted(groups[i])]
+        best_other[i] = max(others, default=majority[i])
     score = (own - best_other) / np.maximum(1.0 - majority, 1e-12)
     return dict(own=own, best_other=best_other, majority=majority, localisation=score)
 

@@ -39,6 +39,16 @@ def test_a_label_spread_over_two_blocks_is_not_localised():
     assert abs(scores["localisation"][0]) < 0.05 and scores["localisation"][1] > 0.9
 
 
+def test_a_block_another_label_shares_is_the_labels_own_not_another():
+    codes, labels = hand_made()
+    fit, test = slice(0, 400), slice(400, None)
+    shared = localisation(codes[fit], labels[fit], codes[test], labels[test], [[0], [0]])
+    assert shared["localisation"][0] > 0.9  # label 1's block is label 0's own dimension: not "another block"
+    assert shared["localisation"][1] < -0.9  # label 1 sits in dimension 1, a style dimension here
+    overlapping = localisation(codes[fit], labels[fit], codes[test], labels[test], [[0], [0, 1]])
+    assert overlapping["localisation"][0] < 0.05  # a different block holding label 0's dimension still competes
+
+
 def test_core_separation_credits_a_rotated_core_that_localisation_does_not():
     codes, labels = hand_made()
     rotated = codes.copy()  # the two labels mixed by a 45° rotation of the core (dimensions 0, 1)
