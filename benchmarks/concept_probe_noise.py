@@ -21,7 +21,6 @@ import json
 import numpy as np
 import torch
 
-from pyrodisent.data.labels import labelled_dataset
 from pyrodisent.evaluation.concepts import concept_metrics
 from pyrodisent.runs.runner import restore
 
@@ -30,18 +29,16 @@ def localisation_draws(run_path: str, draws: int, probe_fit: int | None, probe_t
     """``{"run", "model", "seed", "labels": {name: [localisation on each draw]}}`` for one finished run."""
     prepared, trainer, _ = restore(run_path, device="cpu")
     protocol, data, seed = prepared.resolved.protocol, prepared.data, prepared.resolved.seed
-    fit_size, test_size = probe_fit or protocol.probe_fit, probe_test or protocol.probe_test
     names = list(data.labels.names)
     scores = {name: [] for name in names}
     for draw in range(draws):
         fresh = np.random.default_rng([seed, 2, 1000 + draw])
-        fit = labelled_dataset(data.dataset.training_set(fit_size, fresh), data.dataset, data.labels, 1.0, 0)
-        test = labelled_dataset(data.dataset.training_set(test_size, fresh), data.dataset, data.labels, 1.0, 0)
+        fit, test = protocol.probe_images(data.dataset, data.labels, fresh, probe_fit, probe_test)
         metrics = concept_metrics(trainer.model, fit, test, names, data.labels.num_classes, seed,
                                   intervention_points=1)
         for name in names:
             scores[name].append(metrics[f"localisation_{name}"])
-    return dict(run=run_path, model=prepared.resolved.model, seed=seed, probe_fit=fit_size, probe_test=test_size,
+    return dict(run=run_path, model=prepared.resolved.model, seed=seed, probe_fit=len(fit), probe_test=len(test),
                 labels=scores)
 
 

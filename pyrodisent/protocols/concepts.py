@@ -50,8 +50,8 @@ fraction = number(float, at_least=0, at_most=1, name="fraction")
 #: classifier gradient vanishes in expectation). Procedural dSprites, seed 0, 1,500 steps: at α = 1 the
 #: "horizontal_third" classifier stayed at 0.68 accuracy although its core dimension predicts it at 0.996, and
 #: "large" localised at 0.28 (the style kept scale); α = 50: 0.95 and 0.43; α = 500: 0.999 and 0.87. ``--set
-#: model.label_weight=1`` restores the paper's bound. With a labelled fraction F < 1 the protocol gives α / F, as CLAP's
-#: γ / F below: with α held at 500, a tenth labelled and half of each minibatch labelled (50,000 images,
+#: model.label_weight=1`` restores the paper's bound. With a labelled fraction F < 1 the protocol gives α / F, as
+#: CLAP's γ / F below: with α held at 500, a tenth labelled and half of each minibatch labelled (50,000 images,
 #: ``labelled_batch_share`` 0.5) the classifier's term weighed half what it weighs with every image labelled, and
 #: CCVAE learned no shape (seed 0: heart and square localised at 0.00); at α / F = 5,000 it did (0.70, 0.73).
 CCVAE_LABEL_WEIGHT = 500.0
@@ -145,6 +145,13 @@ class Concepts(ImageBenchmark):
     def label_set(self):
         return label_set(self.dataset, self.labels or ())
 
+    def probe_images(self, dataset: GroundTruthData, labels, rng: np.random.Generator, fit_size: int | None = None,
+                     test_size: int | None = None):
+        """Fresh images with every label, drawn from ``rng``: (``probe_fit`` images the probes are fitted on,
+        ``probe_test`` images they are scored on), or the sizes given."""
+        return tuple(labelled_dataset(dataset.training_set(size, rng), dataset, labels, 1.0, 0)
+                     for size in (fit_size or self.probe_fit, test_size or self.probe_test))
+
     def load(self, model_name: str, seed: int) -> ProtocolData:
         dataset = self.ground_truth(seed)
         labels = self.label_set()
@@ -155,9 +162,7 @@ class Concepts(ImageBenchmark):
         if self.labelled_batch_share is not None and issubclass(MODELS.get(model_name), ConceptModel):
             weights = labelled_share_weights(train.extras[LABELLED], self.labelled_batch_share)
             train = ArrayDataset(train.x, train.u, train.factors, train.extras, sampling_weights=weights)
-        fresh = np.random.default_rng([seed, 2])
-        probe_fit = labelled_dataset(dataset.training_set(self.probe_fit, fresh), dataset, labels, 1.0, 0)
-        probe_test = labelled_dataset(dataset.training_set(self.probe_test, fresh), dataset, labels, 1.0, 0)
+        probe_fit, probe_test = self.probe_images(dataset, labels, np.random.default_rng([seed, 2]))
         config = dict(config, dataset=self.dataset, labels=list(labels.names), label_classes=list(labels.num_classes),
                       label_factors=list(labels.factors), labelled=int(train.extras["labelled"].sum()))
         return ProtocolData(train=train, config=config, dataset=dataset, labels=labels, probe_fit=probe_fit,

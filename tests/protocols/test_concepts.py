@@ -34,8 +34,8 @@ def test_each_model_runs_through_the_runner(model, settings, tmp_path):
         assert (tmp_path / model / picture).stat().st_size > 0, picture
     arguments = json.loads((tmp_path / model / "config.json").read_text())["derived"]["model_arguments"]
     fraction = settings.get("labelled_fraction", 1.0)  # the classifier's weight over the labelled fraction
-    assert arguments.get("label_weight") == {"ccvae": CCVAE_LABEL_WEIGHT / fraction, "clap": CLAP_LABEL_WEIGHT / fraction,
-                                             "beta_vae": None}[model]
+    assert arguments.get("label_weight") == {"ccvae": CCVAE_LABEL_WEIGHT / fraction,
+                                             "clap": CLAP_LABEL_WEIGHT / fraction, "beta_vae": None}[model]
     assert arguments.get("label_aligned_core") == {"ccvae": None, "clap": CLAP_LABEL_ALIGNED_CORE,
                                                      "beta_vae": None}[model]
     assert all(0 <= metrics[f"concept_dim_{name}"] < 6 for name in names)
