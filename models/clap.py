@@ -14,25 +14,29 @@ Objective per point, minimised (the official ``calculate_loss``, summed over the
     − ½ ELBO_P(x; β_t) − ½ ELBO_CL(x, y; β_t) + ½ γ_t · CE(y, q(y | z_c ~ q_P)) + λ · Σ_j ‖[W_{:,j}; D_{:,j}]‖₂
 
 with ELBO(β) = E_q[log p(x|z)] − β Σ_k w_k KL_k(q ‖ p), CE the cross-entropy averaged over the labels (the official
-``BCEWithLogitsLoss``; defaults γ = 50, λ = 0.05 as in the official ``main.py``), the group lasso over the core dimensions j coupling the
-classifier's column W_{:,j} and the decoder's first-layer column D_{:,j} (a core dimension that neither predicts
-nor draws drops out as a whole), and the schedules of :class:`~pyrodisent.training.schedules.WarmupCyclicalSchedule`:
-β_t = β × (0 for the first quarter of the steps, two cyclical ramps over the next half, then 1), γ_t = γ × (one ramp
-over the first three quarters, then 1). The KL of each latent dimension k is weighed by its block's share of the
-latent dimensions, w_k = core_dim / K on the core and (K − core_dim) / K on the style, as the official
-``latent_kl_divergence`` does (``block_kl_shares=False``: w_k = 1, each ELBO whole); information both blocks could
-hold is then cheaper in the smaller block, the core. Semi-supervised: points without labels contribute only ½ ELBO_P.
+``BCEWithLogitsLoss``; defaults γ = 50, λ = 0.05 as in the official ``main.py``), the group lasso over the core
+dimensions j coupling the classifier's column W_{:,j} and the decoder's first-layer column D_{:,j} (a core dimension
+that neither predicts nor draws drops out as a whole), and the schedules of
+:class:`~pyrodisent.training.schedules.WarmupCyclicalSchedule`: β_t = β × (0 for the first quarter of the steps, two
+cyclical ramps over the next half, then 1), γ_t = γ × (one ramp over the first three quarters, then 1). The KL of
+each latent dimension k is weighed by its block's share of the latent dimensions, w_k = core_dim / K on the core and
+(K − core_dim) / K on the style, as the official ``latent_kl_divergence`` does (``block_kl_shares=False``: w_k = 1,
+each ELBO whole); information both blocks could hold is then cheaper in the smaller block, the core.
+Semi-supervised: points without labels contribute only ½ ELBO_P.
 The group lasso is a penalty of the parameters, multiplied by N to sit on the scale of the summed loss.
 
 ``label_aligned_core`` (off by default, as the paper) gives each label one core dimension of its own: core_dim = L,
 A_m and A_v restricted to label i's classes in row i, so p(z_c,i | y) = N(a_{i,y_i}, exp v_{i,y_i}) depends on y_i
-alone, and label i's logits read z_c,i alone (W masked to one column per label; the group lasso sees the mask). A y-dependent Gaussian prior whose every dimension may read every label is identified only up
-to an invertible linear map of the core when the variances do not vary enough with y (Khemakhem et al. 2020, the
-iVAE's mean-only case); the per-label rows remove that freedom, as CCVAE's one latent per label does.
+alone, and label i's logits read z_c,i alone (W masked to one column per label; the group lasso sees the mask). A
+y-dependent Gaussian prior whose every dimension may read every label is identified only up to an invertible linear
+map of the core when the variances do not vary enough with y (Khemakhem et al. 2020, the iVAE's mean-only case); the
+per-label rows remove that freedom, as CCVAE's one latent per label does.
 
 ``label_delays`` (:class:`~pyrodisent.concept_model.ConceptModel`) is the same curriculum as CCVAE's: until its step a
 label is not read — its one-hot is zero wherever y enters (concept prior, concept encoder) and its cross-entropy
-is left out (the others keep their weight 1/L).
+is left out (the others keep their weight 1/L). ``delay_concept_prior=False`` delays the cross-entropy alone: the
+concept-learning VAE reads every label from the first step, so the shared decoder learns from the start to draw a
+waiting label's factor from its core dimension, while the classifier term that competes for the encoder still waits.
 
 Concepts: a label's block is the core dimension with the largest classifier weights for it (two labels may share
 one; with ``label_aligned_core``, its own dimension), the core (for ``core_separation``) all ``core_dim``
@@ -87,17 +91,21 @@ class CLAP(ConceptModel):
     :param label_aligned_core: core dimension i's concept prior reads label i only, and label i's logits read core
         dimension i only (core_dim = the number of labels).
     :param label_delays: the step at which each label is first read (one for all, or one per label).
+    :param delay_concept_prior: the delays hold back the concept prior and encoder's one-hot too (False: the
+        classifier's cross-entropy alone).
     """
 
     def __init__(self, *args, label_classes, core_dim: int = 0, label_weight: float = 50.0,
                  group_lasso_weight: float = 0.05, schedule_steps: int = 0, concept_hidden: int = 32,
-                 block_kl_shares: bool = True, label_aligned_core: bool = False, **kwargs):
+                 block_kl_shares: bool = True, label_aligned_core: bool = False, delay_concept_prior: bool = True,
+                 **kwargs):
         kwargs.setdefault("posterior_covariance", "diagonal")
         super().__init__(*args, label_classes=label_classes, **kwargs)
         if self.posterior_covariance != "diagonal" or len(self.posterior_flow):
             raise ValueError("CLAP's guides are diagonal Gaussians: posterior_covariance='diagonal', no posterior flow")
         self.core_dim = int(core_dim) or self.num_labels
         self.label_aligned_core = bool(label_aligned_core)
+        self.delay_concept_prior = bool(delay_concept_prior)
         if self.label_aligned_core and self.core_dim != self.num_labels:
             raise ValueError(f"label_aligned_core gives each label one core dimension: core_dim must be the number of "
                              f"labels ({self.num_labels}), got {self.core_dim}")
@@ -105,7 +113,8 @@ class CLAP(ConceptModel):
             raise ValueError(f"CLAP needs 1 ≤ core_dim < latent_dim to leave style dimensions; got core_dim="
                              f"{self.core_dim}, latent_dim={self.latent_dim}")
         if label_weight < 0 or group_lasso_weight < 0:
-            raise ValueError(f"label_weight and group_lasso_weight must be ≥ 0, got {label_weight}, {group_lasso_weight}")
+            raise ValueError(f"label_weight and group_lasso_weight must be ≥ 0, got {label_weight}, "
+                             f"{group_lasso_weight}")
         self.label_weight, self.group_lasso_weight = float(label_weight), float(group_lasso_weight)
         self.schedule = WarmupCyclicalSchedule(int(schedule_steps))
         core_share = self.core_dim / self.latent_dim
@@ -131,10 +140,10 @@ class CLAP(ConceptModel):
     # ------------------------------------------------------------------ concepts
     def one_hot(self, y: torch.Tensor) -> torch.Tensor:
         """(B, L) classes → (B, Σ C_i): each label one-hot over its own classes, concatenated; a label that has not
-        joined yet (``label_delays``) is all zeros."""
+        joined yet (``label_delays``, unless ``delay_concept_prior`` is off) is all zeros."""
         full = one_hot_labels(y, self.max_classes)
         y = full[..., self.class_mask].reshape(*y.shape[:-1], -1)
-        joined = self.joined_labels()
+        joined = self.joined_labels() if self.delay_concept_prior else None
         return y if joined is None else y * joined[self.label_of_class]
 
     def prior_parameters(self, y_one_hot: torch.Tensor):

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from pyrodisent.protocols.concepts import CCVAE_LABEL_WEIGHT, CLAP_LABEL_ALIGNED_CORE, CLAP_LABEL_WEIGHT
+from pyrodisent.protocols.concepts import (CCVAE_LABEL_WEIGHT, CLAP_DELAY_CONCEPT_PRIOR, CLAP_LABEL_ALIGNED_CORE,
+                                          CLAP_LABEL_WEIGHT)
 from pyrodisent.protocols.settings import SettingError
 from pyrodisent.registry import PROTOCOLS
 from pyrodisent.runs.runner import prepare, run
@@ -38,6 +39,8 @@ def test_each_model_runs_through_the_runner(model, settings, tmp_path):
                                              "clap": CLAP_LABEL_WEIGHT / fraction, "beta_vae": None}[model]
     assert arguments.get("label_aligned_core") == {"ccvae": None, "clap": CLAP_LABEL_ALIGNED_CORE,
                                                      "beta_vae": None}[model]
+    assert arguments.get("delay_concept_prior") == {"ccvae": None, "clap": CLAP_DELAY_CONCEPT_PRIOR,
+                                                      "beta_vae": None}[model]
     assert all(0 <= metrics[f"concept_dim_{name}"] < 6 for name in names)
     if model == "clap":  # each label's own core dimension
         assert [metrics[f"concept_dim_{name}"] for name in names] == list(range(len(names)))
