@@ -146,7 +146,6 @@ def test_a_label_waiting_for_its_delay_is_not_read():
     torch.testing.assert_close(loss(waiting, batch)[0], loss(plain, batch)[0])
 
 
-
 def test_without_delay_concept_prior_a_waiting_label_is_read_by_the_concept_vae_but_not_classified():
     """delay_concept_prior=False: before its step, label 1's value enters the concept prior and encoder (its one-hot
     is there, the loss's concept ELBO changes with it), while its cross-entropy is still left out."""
@@ -163,6 +162,7 @@ def test_without_delay_concept_prior_a_waiting_label_is_read_by_the_concept_vae_
     _, terms_other = model.point_losses(other)
     assert not torch.allclose(terms["elbo_concepts"], terms_other["elbo_concepts"])
     torch.testing.assert_close(terms["cross_entropy"], terms_other["cross_entropy"])  # label 1's is left out
+
 
 @pytest.mark.parametrize("aligned", [False, True])
 def test_trained_with_half_the_points_labelled_it_predicts_every_label(half_labelled_toy, core_label_accuracy,
