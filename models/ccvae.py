@@ -209,6 +209,9 @@ class CCVAEObjective(ConceptObjective):
         loss = -scale * bound.sum()
         with torch.no_grad():
             accuracy = (ccvae.predict_labels(posterior.mean) == y).float().mean()
+            cross_entropy = -ccvae.label_log_probs(z).gather(-1, y[..., None])[..., 0]  # the last draw's, (B, L)
         return loss, {"labelled_bound": (-scale * bound[labelled].sum()).detach(),
                       "unlabelled_bound": (-scale * bound[~labelled].sum()).detach(),
-                      "label_accuracy": accuracy * ccvae.num_data}  # the trainer divides terms by N
+                      "label_accuracy": accuracy * ccvae.num_data,  # the trainer divides terms by N
+                      **{name: scale * value.sum()
+                         for name, value in ccvae.join_terms(cross_entropy, labelled).items()}}

@@ -220,12 +220,13 @@ class CLAP(ConceptModel):
         z_cl = q_cl.rsample()
         elbo_cl = (self.observation_distribution(z_cl, batch).log_prob(batch.x)
                    - beta_t * self.weighted_kl(q_cl, self.concept_prior(y)))
-        cross_entropy = -self.label_log_probs(z_p).gather(-1, y[..., None])[..., 0]
+        each_label = -self.label_log_probs(z_p).gather(-1, y[..., None])[..., 0]
         joined = self.joined_labels()
-        cross_entropy = (cross_entropy if joined is None else cross_entropy * joined).mean(-1)
+        cross_entropy = (each_label if joined is None else each_label * joined).mean(-1)
         mask = labelled.to(elbo_p.dtype)
         loss = -0.5 * elbo_p + mask * (-0.5 * elbo_cl + 0.5 * gamma_t * cross_entropy)
-        return loss, dict(elbo_prediction=elbo_p, elbo_concepts=elbo_cl * mask, cross_entropy=cross_entropy * mask)
+        return loss, dict(elbo_prediction=elbo_p, elbo_concepts=elbo_cl * mask, cross_entropy=cross_entropy * mask,
+                          **self.join_terms(each_label, labelled))
 
     def training_objective(self, num_particles: int = 1):
         return CLAPObjective(self, num_particles)

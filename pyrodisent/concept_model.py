@@ -11,13 +11,17 @@ The concept metrics (:mod:`pyrodisent.metrics.concepts`) read a model only throu
 """
 from __future__ import annotations
 
-from typing import List, Sequence
+from typing import Dict, List, Sequence
 
 import torch
 
 from pyrodisent.data.batch import Batch
 from pyrodisent.data.labels import LABELLED, LABEL_VALUES, LABELS
 from pyrodisent.model import LatentVariableModel
+
+#: the adaptive curriculum's running cross-entropy forgets with weight 1 − 1 / JOIN_WINDOW a step (about this many
+#: steps' memory)
+JOIN_WINDOW = 50
 
 #: the log-probability given to padded classes (finite, so that sums and log-sum-exps stay finite)
 IMPOSSIBLE = -1e9
@@ -30,11 +34,17 @@ class ConceptModel(LatentVariableModel):
     :param label_delays: a curriculum over the labels: the trainer step at which each label joins the model (one
         for all, or one per label; 0: from the start). Until then the model does not read the label; what that
         means for its prior and classifier is each model's (see :meth:`joined_labels`).
+    :param join_below_cross_entropy: an adaptive curriculum on top of the delays (0: off): every waiting label
+        joins as soon as the classifier's running cross-entropy of the labels already joined, per labelled point
+        and label (nats, over about the last :data:`JOIN_WINDOW` steps), falls below this value — once those
+        labels have left the majority rate's plateau, instead of at a fixed step. The delays stay the latest
+        steps; labels that never leave the plateau change nothing.
     """
 
     batch_needs = frozenset({LABELS})
 
-    def __init__(self, *args, label_classes: Sequence[int], label_delays: int | Sequence[int] = 0, **kwargs):
+    def __init__(self, *args, label_classes: Sequence[int], label_delays: int | Sequence[int] = 0,
+                 join_below_cross_entropy: float = 0.0, **kwargs):
         super().__init__(*args, **kwargs)
         classes = [int(c) for c in label_classes]
         if not classes or min(classes) < 2:
@@ -48,6 +58,13 @@ class ConceptModel(LatentVariableModel):
             raise ValueError(f"label_delays: one step ≥ 0 or one per label ({self.num_labels} labels), got "
                              f"{label_delays}")
         self.label_delays = delays * self.num_labels if len(delays) == 1 else delays
+        if not join_below_cross_entropy >= 0:
+            raise ValueError(f"join_below_cross_entropy must be ≥ 0 nats (0: off), got {join_below_cross_entropy}")
+        self.join_below_cross_entropy = float(join_below_cross_entropy)
+        self._join_steps = list(self.label_delays)  # the delays, brought forward by the adaptive curriculum
+        self.register_buffer("adaptive_join_step", torch.tensor(-1))  # the step it let the waiting labels join; -1: not
+        # running sums of the joined labels' cross-entropy, of the labelled points it was summed over, and of steps
+        self.register_buffer("running_cross_entropy", torch.zeros(3, dtype=torch.float64))
 
     @property
     def max_classes(self) -> int:
@@ -72,12 +89,56 @@ class ConceptModel(LatentVariableModel):
         raise NotImplementedError
 
     # ------------------------------------------------------------------ shared helpers
+    def join_steps(self) -> List[int]:
+        """The step at which each label joins: its delay, or earlier where the adaptive curriculum brought it
+        forward."""
+        return list(self._join_steps)
+
     def joined_labels(self) -> torch.Tensor | None:
-        """(L,) 1 for the labels that have joined the model at this step (``label_delays``), 0 for those still
-        waiting; None once every label has joined."""
-        if self._step >= max(self.label_delays):
+        """(L,) 1 for the labels that have joined the model at this step (``label_delays``, brought forward by
+        ``join_below_cross_entropy``), 0 for those still waiting; None once every label has joined."""
+        if self._step >= max(self._join_steps):
             return None
-        return torch.tensor([float(self._step >= d) for d in self.label_delays], device=self.device)
+        return torch.tensor([float(self._step >= d) for d in self._join_steps], device=self.device)
+
+    def join_terms(self, cross_entropy: torch.Tensor, labelled: torch.Tensor) -> Dict[str, torch.Tensor]:
+        """Per point (B,), detached, the training terms the adaptive curriculum reads once the objective has summed
+        them over the batch and scaled them by N / B as its other terms: ``joined_cross_entropy``, the mean
+        cross-entropy −log q(y_i | z) (``cross_entropy``, (B, L)) over the labels joined at this step on labelled
+        points, 0 on the others, and ``labelled_points``, 1 on labelled points. Neither enters the loss."""
+        with torch.no_grad():
+            joined = self.joined_labels()
+            per_point = (cross_entropy.mean(-1) if joined is None else
+                         (cross_entropy * joined).sum(-1) / joined.sum().clamp(min=1))
+            mask = labelled.to(per_point.dtype)
+            return {"joined_cross_entropy": per_point * mask, "labelled_points": mask}
+
+    def optional_state(self) -> Dict[str, torch.Tensor]:
+        """The adaptive curriculum's state as a fresh model has it, what checkpoints from before it lack."""
+        return {"adaptive_join_step": torch.tensor(-1), "running_cross_entropy": torch.zeros(3, dtype=torch.float64)}
+
+    def after_step(self, batch: Batch, terms: Dict[str, torch.Tensor]) -> None:
+        """The adaptive curriculum: update the running cross-entropy from this step's terms (summed over the ranks
+        when data-parallel, so every rank decides alike) and let every waiting label join at the next step once it
+        is below ``join_below_cross_entropy``."""
+        if self.join_below_cross_entropy <= 0 or self._step + 1 >= max(self._join_steps) or self._step < min(
+                self._join_steps):
+            return
+        observed = [float(terms["joined_cross_entropy"]), float(terms["labelled_points"]), 1.0]
+        decay = 1.0 - 1.0 / JOIN_WINDOW
+        self.running_cross_entropy.mul_(decay).add_(torch.tensor(observed, dtype=torch.float64,
+                                                                 device=self.running_cross_entropy.device))
+        total, points, steps = self.running_cross_entropy.tolist()
+        if steps >= JOIN_WINDOW / 2 and points > 0 and total < self.join_below_cross_entropy * points:
+            self.adaptive_join_step.fill_(self._step + 1)
+            self._join_steps = [min(d, self._step + 1) for d in self.label_delays]
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        state_dict = {**self.optional_state(), **state_dict}
+        result = super().load_state_dict(state_dict, strict=strict, assign=assign)
+        step = int(self.adaptive_join_step)
+        self._join_steps = [d if step < 0 else min(d, step) for d in self.label_delays]
+        return result
 
     def masked_logits(self, logits: torch.Tensor) -> torch.Tensor:
         """Normalised log-probabilities over each label's real classes from raw logits (…, L, C_max)."""

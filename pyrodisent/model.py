@@ -206,8 +206,9 @@ class LatentVariableModel(nn.Module):
         """
         return MeanFieldELBO(num_particles)
 
-    def after_step(self, batch: Batch) -> None:
-        """Called by the trainer after each optimizer step (and after the auxiliary objectives' steps)."""
+    def after_step(self, batch: Batch, terms: Dict[str, torch.Tensor]) -> None:
+        """Called by the trainer after each optimizer step (and after the auxiliary objectives' steps) with the
+        step's batch and the detached parts of its loss (summed over the ranks when data-parallel)."""
 
     def auxiliary_objectives(self) -> Sequence[AuxiliaryObjective]:
         """Networks trained by a loss of their own with their own optimizer, one step after each SVI step
@@ -242,6 +243,11 @@ class LatentVariableModel(nn.Module):
         """Called by the trainer before each step; drives annealing schedules (a Python int on the hot
         path; the ``training_step`` buffer is filled when the state is saved)."""
         self._step = int(step)
+
+    def optional_state(self) -> Dict[str, torch.Tensor]:
+        """State entries an older checkpoint may lack, with the values a fresh model has (loading fills them in);
+        default: none."""
+        return {}
 
     def state_dict(self, *args, **kwargs):
         self.training_step.fill_(self._step)

@@ -316,7 +316,7 @@ class Trainer:
                 f"{type(self.model).__name__}"
             )
         own = self.model.state_dict()
-        saved = state["model"]
+        saved = {**self.model.optional_state(), **state["model"]}
         missing = sorted(set(own) - set(saved))
         unexpected = sorted(set(saved) - set(own))
         mismatched = sorted(k for k in set(own) & set(saved) if own[k].shape != saved[k].shape)
@@ -509,7 +509,7 @@ class Trainer:
                 self.distributed.combine_gradients(objective.parameters, weight)
             optimizer.step()
         if hasattr(self.model, "after_step"):
-            self.model.after_step(batch)
+            self.model.after_step(batch, terms)
         self.step += 1
         return loss_value, terms
 
