@@ -73,9 +73,7 @@ class Protocol:
     """Base class of benchmark protocols (see the module docstring)."""
 
     settings: ClassVar[Tuple[Setting, ...]] = ()
-    #: the trainer's defaults under this protocol (``trainer.KEY``), and those it gives particular models on top
     training: ClassVar[Dict[str, Any]] = {}
-    model_training: ClassVar[Dict[str, Dict[str, Any]]] = {}
     provides: ClassVar[FrozenSet[str]] = frozenset()
     #: the model an example trains when ``--model`` is not given
     default_model: ClassVar[str] = "vae"

@@ -8,12 +8,10 @@ one factor. A ``labelled_fraction`` of the images is labelled (the mask drawn fr
 images alone. Both concept models follow a label curriculum (``label_curriculum``): the labels a logistic
 regression on the labelled images' raw pixels already predicts (:func:`pixel_probe_lifts`, lift ≥ 0.5: size,
 position) join after that share of training (CCVAE: half, CLAP: three quarters), so they cannot take the encoder
-before the labels it has to learn features for (shape); CLAP's join earlier once shape is learned (its
-cross-entropy below 0.7 of the majority rate's), and CLAP trains at a learning rate of 1e-3 (``model_training``).
-CLAP gives each label a core dimension of its own here (``label_aligned_core``: its concept prior's row and its
-classifier's logits read that label / that dimension only), the block the localisation score reads, and weighs
-its classifier γ = 8,000 / ``labelled_fraction``, constant over training (no warm-up of β or γ); CCVAE weighs its
-classifier α = 500 / ``labelled_fraction``.
+before the labels it has to learn features for (shape). CLAP gives each label a core dimension of its own here
+(``label_aligned_core``: its concept prior's row and its classifier's logits read that label / that dimension
+only), the block the localisation score reads, and weighs its classifier γ = 8,000 / ``labelled_fraction``,
+constant over training (no warm-up of β or γ); CCVAE weighs its classifier α = 500 / ``labelled_fraction``.
 
 Evaluation: the image benchmarks' metrics (:mod:`.image_benchmarks`) and ``train_seconds``, and the concept
 metrics (:mod:`pyrodisent.evaluation.concepts`) on fresh labelled images — probes and β-VAE's probe blocks fitted
@@ -82,15 +80,6 @@ LABEL_CURRICULUM = {"ccvae": 0.5, "clap": 0.75}
 #: shape labels' escape from their plateau (heart 0.12 / 0.69 / 0.16; every image labelled, seed 2: heart and square
 #: 0.00 / 0.01), so it is not the default.
 CLAP_DELAY_CONCEPT_PRIOR = True
-#: CLAP's adaptive curriculum (``join_below_cross_entropy``): the waiting labels also join as soon as the running
-#: cross-entropy of the labels read from the start falls to this share of their majority rate's (the entropy of
-#: their classes among the labelled images: 0.64 nats for heart and square, so 0.44) — when shape has left its
-#: plateau, if that comes before three quarters of training. 0: the fixed curriculum alone.
-CLAP_JOIN_PLATEAU_SHARE = 0.7
-#: CLAP's learning rate here (the protocol's is 5e-4 for every other model; ``--lr`` sets any model's). CLAP's shape
-#: labels leave their plateau late, and its waiting labels join only then: a tenth of 50,000 labelled, seed 1, at
-#: 5e-4 they joined at step 1,099 of 1,564 and "large" localised at 0.12; at 1e-3 at step 886, "large" 0.39.
-CLAP_LEARNING_RATE = 1e-3
 #: a label whose held-out lift from a logistic regression on the raw pixels reaches this is "read off the pixels"
 PIXEL_READABLE_LIFT = 0.5
 
@@ -115,15 +104,6 @@ def pixel_probe_lifts(train: ArrayDataset, num_classes, seed: int) -> np.ndarray
     return np.array(lifts)
 
 
-def label_entropies(train: ArrayDataset) -> np.ndarray:
-    """Each label's entropy of its classes among the labelled training images (nats), (L,): the cross-entropy of a
-    classifier that predicts the class frequencies, the plateau a label's cross-entropy starts on."""
-    from scipy.stats import entropy
-
-    values = train.extras[LABEL_VALUES][train.extras[LABELLED].bool()].numpy()
-    return np.array([entropy(np.unique(column, return_counts=True)[1]) for column in values.T])
-
-
 def labelled_share_weights(labelled: torch.Tensor, share: float) -> torch.Tensor:
     """Sampling weights (N,) under which a draw is a labelled point with probability ``share``, every labelled point
     equally likely and every unlabelled one too. The concept models' losses scale each minibatch by N / B, so a
@@ -143,7 +123,6 @@ class Concepts(ImageBenchmark):
     name = "concepts"
     provides = frozenset({LABELS})
     default_model = "ccvae"
-    model_training = {"clap": dict(lr=CLAP_LEARNING_RATE)}
     replaced_attributes = ("dataset",)  # the setting names the dataset; ImageBenchmark.dataset(seed) is unused
     comparison_columns = ("label_accuracy", "localisation", "core_separation", "intervention_success", "mig", "elbo")
     settings = (
@@ -215,10 +194,6 @@ class Concepts(ImageBenchmark):
             data.config["label_pixel_lift"] = [round(float(v), 3) for v in lifts]
             arguments["label_delays"] = [int(round(curriculum * steps)) if v >= PIXEL_READABLE_LIFT else 0
                                          for v in lifts]
-            early = lifts < PIXEL_READABLE_LIFT
-            if model_name == "clap" and CLAP_JOIN_PLATEAU_SHARE > 0 and 0 < early.sum() < len(lifts):
-                plateau = float(label_entropies(data.train)[early].mean())
-                arguments["join_below_cross_entropy"] = round(CLAP_JOIN_PLATEAU_SHARE * plateau, 4)
         return arguments
 
     # ------------------------------------------------------------------ evaluation

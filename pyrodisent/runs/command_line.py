@@ -96,27 +96,13 @@ def example_parser(name: str, description: str, protocol_class, models: Sequence
     return parser
 
 
-def given_flags(parser: argparse.ArgumentParser, argv: Sequence[str], names: Sequence[str]) -> set:
-    """Which of the destinations ``names`` the command line ``argv`` sets, whatever the value (one given equal
-    to its default counts): ``argv`` parsed again with those defaults replaced by a marker."""
-    marker = object()
-    defaults = {name: parser.get_default(name) for name in names}
-    parser.set_defaults(**{name: marker for name in names})
-    try:
-        args, _ = parser.parse_known_args(argv)
-    finally:
-        parser.set_defaults(**defaults)
-    return {name for name in names if getattr(args, name) is not marker}
-
-
-def example_spec(args: argparse.Namespace, protocol_class, given_trainer: Optional[set] = None):
-    """The :class:`~pyrodisent.runs.spec.RunSpec` of an example's parsed flags; with ``given_trainer``, only
-    those trainer flags are passed on (the others keep the defaults the protocol gives the model)."""
+def example_spec(args: argparse.Namespace, protocol_class):
+    """The :class:`~pyrodisent.runs.spec.RunSpec` of an example's parsed flags."""
     from pyrodisent.runs.spec import RunSpec, trainer_settings
 
     protocol_settings = {s.name: getattr(args, s.name) for s in protocol_class.declared()}
     trainer = {s.name: getattr(args, s.name) for s in trainer_settings(protocol_class)
-               if s.name not in protocol_settings and (given_trainer is None or s.name in given_trainer)}
+               if s.name not in protocol_settings}
     model = getattr(args, "model_names", {}).get(args.model, args.model)
     spec = RunSpec(model=model, protocol=protocol_class.name, seed=args.seed, protocol_settings=protocol_settings,
                    trainer_settings=trainer, model_file=args.model_file)
@@ -134,7 +120,7 @@ def run_example(protocol: str, description: str, argv: Optional[Sequence[str]] =
     """
     from pyrodisent.registry import PROTOCOLS
     from pyrodisent.runs.runner import prepare, run
-    from pyrodisent.runs.spec import compatible_model_names, load_model_file, trainer_settings
+    from pyrodisent.runs.spec import compatible_model_names, load_model_file
 
     argv = sys.argv[1:] if argv is None else [str(arg) for arg in argv]
     name = name or Path(sys.argv[0]).stem
@@ -153,9 +139,8 @@ def run_example(protocol: str, description: str, argv: Optional[Sequence[str]] =
     parser = example_parser(name, description, protocol_class, compatible_model_names(protocol_class),
                             protocol_class.default_model, protocol_flag, model_flag)
     args = parse_args(parser, argv)
-    given = given_flags(parser, argv, [s.name for s in trainer_settings(protocol_class)])
     with bad_input(args):
-        prepared = prepare(example_spec(args, protocol_class, given))
+        prepared = prepare(example_spec(args, protocol_class))
     return run(prepared, args.out, resume=args.resume, overwrite=args.overwrite, device=args.device,
                progress=not args.quiet)
 

@@ -50,11 +50,9 @@ RECORDED_KEYS = ("derived", "resume_changes")
 KINDS = ("model", "protocol", "trainer")
 
 
-def trainer_settings(protocol_class, model: Optional[str] = None) -> Settings:
-    """The trainer's settings with the protocol's training defaults (and, given a model's name, those the protocol
-    gives that model: its ``model_training``)."""
+def trainer_settings(protocol_class) -> Settings:
+    """The trainer's settings with the protocol's training defaults."""
     defaults = dict(getattr(protocol_class, "training", {}))
-    defaults.update(getattr(protocol_class, "model_training", {}).get(model, {}))
     return Settings("trainer", tuple(dataclasses.replace(s, default=defaults[s.name]) if s.name in defaults else s
                                      for s in TRAINER_SETTINGS))
 
@@ -225,7 +223,7 @@ class RunSpec:
         missing = protocol.missing_needs(factory)
         if missing:
             raise SettingError(describe_mismatch(protocol, self.model, missing, compatible_model_names(protocol)))
-        training = trainer_settings(protocol_class, self.model).resolve(self.trainer_settings)
+        training = trainer_settings(protocol_class).resolve(self.trainer_settings)
         model_settings = check_model_settings(self.model, factory, self.model_settings)
         return ResolvedSpec(model=self.model, protocol_name=self.protocol, seed=seed, protocol=protocol,
                             model_settings=model_settings, training=training, model_file=model_file)
