@@ -121,8 +121,8 @@ class ConceptModel(LatentVariableModel):
         """The adaptive curriculum: update the running cross-entropy from this step's terms (summed over the ranks
         when data-parallel, so every rank decides alike) and let every waiting label join at the next step once it
         is below ``join_below_cross_entropy``."""
-        if self.join_below_cross_entropy <= 0 or self._step + 1 >= max(self._join_steps) or self._step < min(
-                self._join_steps):
+        waiting = min(self._join_steps) <= self._step < max(self._join_steps) - 1  # some read, some still to join
+        if self.join_below_cross_entropy <= 0 or not waiting:
             return
         observed = [float(terms["joined_cross_entropy"]), float(terms["labelled_points"]), 1.0]
         decay = 1.0 - 1.0 / JOIN_WINDOW

@@ -70,9 +70,8 @@ def hold_run_directory():
         holder.wait(30)
 
 
-# Data shared by the concept models' tests (tests/models/test_ccvae.py, test_clap.py, tests/test_concept_model.py).
-#: two labels: binary and three classes
-CONCEPT_CLASSES = (2, 3)
+# Data shared by the concept models' tests (tests/models/test_ccvae.py, test_clap.py, tests/test_concept_model.py):
+# two labels, binary and of three classes.
 
 
 @pytest.fixture

@@ -72,6 +72,9 @@ def test_a_checkpoint_from_before_the_adaptive_curriculum_loads(half_labelled_to
     model.adaptive_join_step.fill_(7)
     trainer.load_checkpoint(tmp_path / "checkpoint.pt")
     assert model.join_steps() == [0, 1000] and int(model.adaptive_join_step) == -1
+
+
+def test_a_negative_threshold_is_refused():
     with pytest.raises(ValueError, match="join_below_cross_entropy must be ≥ 0 nats"):
         tiny(join_below_cross_entropy=-1.0)
 
@@ -91,5 +94,4 @@ def test_trained_a_label_waiting_past_the_run_joins_once_the_first_is_learned(na
                              **({"label_weight": 50.0} if name == "ccvae" else {}))
         Trainer(model, data, epochs=60, batch_size=50, lr=1e-2, seed=0, progress=False).fit()
         accuracy[threshold] = core_label_accuracy(model, data, labels)
-        print(name, threshold, model.join_steps(), accuracy[threshold])
     assert accuracy[0.3][1] >= 0.9 and accuracy[0.0][1] <= 0.6
