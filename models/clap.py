@@ -23,6 +23,10 @@ each latent dimension k is weighed by its block's share of the latent dimensions
 (K − core_dim) / K on the style, as the official ``latent_kl_divergence`` does (``block_kl_shares=False``: w_k = 1,
 each ELBO whole); information both blocks could hold is then cheaper in the smaller block, the core.
 Semi-supervised: points without labels contribute only ½ ELBO_P.
+
+``classifier_gain`` g multiplies W in the logits, g W z_c + b. Adam moves each weight by about the learning rate a
+step, so over a short run W stays small, and a large γ makes the encoder spread the core codes instead, tens of
+prior standard deviations apart. With g > 1 the same logits need core codes g times closer together.
 The group lasso is a penalty of the parameters, multiplied by N to sit on the scale of the summed loss.
 
 ``label_aligned_core`` (off by default, as the paper) gives each label one core dimension of its own: core_dim = L,
@@ -93,12 +97,13 @@ class CLAP(ConceptModel):
     :param label_delays: the step at which each label is first read (one for all, or one per label).
     :param delay_concept_prior: the delays hold back the concept prior and encoder's one-hot too (False: the
         classifier's cross-entropy alone).
+    :param classifier_gain: g in the logits g W z_c + b (1: the paper's classifier). W is what the group lasso sees.
     """
 
     def __init__(self, *args, label_classes, core_dim: int = 0, label_weight: float = 50.0,
                  group_lasso_weight: float = 0.05, schedule_steps: int = 0, concept_hidden: int = 32,
                  block_kl_shares: bool = True, label_aligned_core: bool = False, delay_concept_prior: bool = True,
-                 **kwargs):
+                 classifier_gain: float = 1.0, **kwargs):
         kwargs.setdefault("posterior_covariance", "diagonal")
         super().__init__(*args, label_classes=label_classes, **kwargs)
         if self.posterior_covariance != "diagonal" or len(self.posterior_flow):
@@ -116,6 +121,9 @@ class CLAP(ConceptModel):
             raise ValueError(f"label_weight and group_lasso_weight must be ≥ 0, got {label_weight}, "
                              f"{group_lasso_weight}")
         self.label_weight, self.group_lasso_weight = float(label_weight), float(group_lasso_weight)
+        if not classifier_gain > 0:
+            raise ValueError(f"classifier_gain must be > 0, got {classifier_gain}")
+        self.classifier_gain = float(classifier_gain)
         self.schedule = WarmupCyclicalSchedule(int(schedule_steps))
         core_share = self.core_dim / self.latent_dim
         shares = torch.cat([torch.full((self.core_dim,), core_share),
@@ -155,7 +163,7 @@ class CLAP(ConceptModel):
         return tuple(linear(y_one_hot, layer.weight * self.prior_rows, layer.bias) for layer in layers)
 
     def label_log_probs(self, z: torch.Tensor) -> torch.Tensor:
-        logits = linear(z[..., :self.core_dim], self.classifier_weight(), self.classifier.bias)
+        logits = linear(z[..., :self.core_dim], self.classifier_gain * self.classifier_weight(), self.classifier.bias)
         return self.masked_logits(logits.reshape(*z.shape[:-1], self.num_labels, self.max_classes))
 
     def classifier_weight(self) -> torch.Tensor:

@@ -178,6 +178,21 @@ def test_trained_with_half_the_points_labelled_it_predicts_every_label(half_labe
     assert (core_label_accuracy(model, data, labels) >= 0.9).all()
 
 
+def test_the_classifier_gain_multiplies_the_core_before_the_classifier_and_leaves_the_lasso():
+    """classifier_gain g: logits g W z_c + b, the logits of gain 1 at the core scaled by g; W (what the group lasso
+    sees) is unchanged."""
+    plain, gained = tiny(), tiny(classifier_gain=10.0)
+    gained.load_state_dict(plain.state_dict())
+    z = torch.randn(5, 4)
+    scaled = z.clone()
+    scaled[:, :2] *= 10.0
+    torch.testing.assert_close(gained.label_log_probs(z), plain.label_log_probs(scaled))
+    assert not torch.allclose(gained.label_log_probs(z), plain.label_log_probs(z))
+    assert gained.group_lasso().item() == plain.group_lasso().item()
+    with pytest.raises(ValueError, match="classifier_gain must be > 0, got 0"):
+        tiny(classifier_gain=0.0)
+
+
 def test_clap_refuses_a_core_without_style():
     with pytest.raises(ValueError, match="core_dim < latent_dim"):
         tiny(core_dim=4)
