@@ -23,11 +23,12 @@ each latent dimension k is weighed by its block's share of the latent dimensions
 (K − core_dim) / K on the style, as the official ``latent_kl_divergence`` does (``block_kl_shares=False``: w_k = 1,
 each ELBO whole); information both blocks could hold is then cheaper in the smaller block, the core.
 Semi-supervised: points without labels contribute only ½ ELBO_P.
-
-``classifier_gain`` g multiplies W in the logits, g W z_c + b. Adam moves each weight by about the learning rate a
-step, so over a short run W stays small, and a large γ makes the encoder spread the core codes instead, tens of
-prior standard deviations apart. With g > 1 the same logits need core codes g times closer together.
 The group lasso is a penalty of the parameters, multiplied by N to sit on the scale of the summed loss.
+
+``classifier_gain`` g (default 1, the paper's classifier) multiplies W in the logits, g W z_c + b. Adam moves each
+weight by about the learning rate a step, so over a short run W stays small, and a large γ makes the encoder spread
+the core codes instead, tens of prior standard deviations apart. With g > 1 the same logits need core codes g times
+closer together (what that does to localisation: README, concepts section, stop 37).
 
 ``label_aligned_core`` (off by default, as the paper) gives each label one core dimension of its own: core_dim = L,
 A_m and A_v restricted to label i's classes in row i, so p(z_c,i | y) = N(a_{i,y_i}, exp v_{i,y_i}) depends on y_i
