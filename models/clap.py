@@ -28,7 +28,9 @@ The group lasso is a penalty of the parameters, multiplied by N to sit on the sc
 ``classifier_gain`` g (default 1, the paper's classifier) multiplies W in the logits, g W z_c + b. Adam moves each
 weight by about the learning rate a step, so over a short run W stays small, and a large γ makes the encoder spread
 the core codes instead, tens of prior standard deviations apart. With g > 1 the same logits need core codes g times
-closer together (what that does to localisation: README, concepts section, stop 37).
+closer together (what that does to localisation: README, concepts section, stop 37). The concept prior and the
+classifier are shared by every point (:meth:`CLAP.global_parameters`), so ``global_lr_factor`` sets their learning
+rate apart from the networks' (default 1: one rate for all; README, concepts section, stop 38).
 
 ``label_aligned_core`` (off by default, as the paper) gives each label one core dimension of its own: core_dim = L,
 A_m and A_v restricted to label i's classes in row i, so p(z_c,i | y) = N(a_{i,y_i}, exp v_{i,y_i}) depends on y_i
@@ -205,6 +207,11 @@ class CLAP(ConceptModel):
         z = z.clone()
         z[:, :self.core_dim] = self.prior_parameters(self.one_hot(y))[0].detach()
         return z
+
+    def global_parameters(self) -> list:
+        """The concept prior's A_m, b_m, A_v, b_v and the classifier's W, b: parameters shared by every point, not
+        amortised, trained at ``lr × global_lr_factor``."""
+        return [*self.prior_mean.parameters(), *self.prior_log_var.parameters(), *self.classifier.parameters()]
 
     def group_lasso(self) -> torch.Tensor:
         decoder_weight = first_linear_layer(self.decoder).weight[:, :self.core_dim]

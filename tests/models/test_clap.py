@@ -193,6 +193,18 @@ def test_the_classifier_gain_multiplies_the_core_before_the_classifier_and_leave
         tiny(classifier_gain=0.0)
 
 
+def test_the_concept_prior_and_classifier_train_at_the_global_learning_rate():
+    """A_m, b_m, A_v, b_v, W and b are shared by every point: lr × global_lr_factor; the networks (encoders, concept
+    head, decoder) stay at lr."""
+    model = tiny(global_lr_factor=20.0)
+    lr_of = {id(p): group["lr"] for group in model.parameter_groups(0.001) for p in group["params"]}
+    shared = [*model.prior_mean.parameters(), *model.prior_log_var.parameters(), *model.classifier.parameters()]
+    assert [lr_of[id(p)] for p in shared] == pytest.approx([0.02] * len(shared))
+    networks = [p for p in model.parameters() if id(p) not in {id(q) for q in shared}]
+    assert networks and {lr_of[id(p)] for p in networks} == {0.001}
+    assert len(lr_of) == len(list(model.parameters()))
+
+
 def test_clap_refuses_a_core_without_style():
     with pytest.raises(ValueError, match="core_dim < latent_dim"):
         tiny(core_dim=4)
