@@ -346,7 +346,7 @@ class Trainer:
         with torch.no_grad():
             for name, value in self.pyro_parameters.items():
                 value.copy_(saved_pyro[name])  # in place: the optimizer holds these tensors
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.optimizer.load_state_dict(self._regrouped_optimizer_state(state["optimizer"], path))
         for objective, optimizer in self.auxiliary:
             optimizer.load_state_dict(saved_auxiliary[objective.name])
         self.second_batches.load_state_dict(state["second_batches"])
@@ -363,6 +363,36 @@ class Trainer:
         saved_lr = state.get("settings", {}).get("lr", self.lr)
         if saved_lr != self.lr:  # resumed with another --lr: the whole schedule scales with it
             self._rescale_learning_rate(self.lr / saved_lr)
+
+    def _regrouped_optimizer_state(self, saved: Dict[str, Any], path) -> Dict[str, Any]:
+        """A saved optimizer state of one parameter group — written before the model trained some of its parameters
+        at another rate (:meth:`~pyrodisent.model.LatentVariableModel.global_parameters`, e.g. CLAP's since stop 38)
+        — spread over this optimizer's groups: each parameter keeps its Adam moments, each group the saved
+        learning rate times its own factor. Any other state is returned as it is (torch checks it)."""
+        current = self.optimizer.state_dict()["param_groups"]
+        if len(saved["param_groups"]) != 1 or len(current) == 1:
+            return saved
+        optimized = {id(p) for p in self.optimized_parameters}
+        order = [p for p in self.model.parameters() if id(p) in optimized]  # the one group's order
+        if len(saved["param_groups"][0]["params"]) != len(self.optimized_parameters) or len(order) != len(optimized):
+            return saved
+        if self.scheduler is not None:
+            raise CheckpointError(f"checkpoint {path} trained every parameter in one group under a learning-rate "
+                                  f"schedule; this model trains {len(current)} groups, and the schedule cannot be "
+                                  "split between them")
+        old_index = {id(p): i for i, p in enumerate(order)}
+        group, saved_state = saved["param_groups"][0], saved["state"]
+        state, groups, index = {}, [], 0
+        for own in self.optimizer.param_groups:
+            factor = own["lr"] / self.lr
+            params = []
+            for p in own["params"]:
+                if old_index[id(p)] in saved_state:
+                    state[index] = saved_state[old_index[id(p)]]
+                params.append(index)
+                index += 1
+            groups.append({**group, "lr": group["lr"] * factor, "params": params})
+        return {"state": state, "param_groups": groups}
 
     def _rescale_learning_rate(self, factor: float) -> None:
         for group in self.optimizer.param_groups:

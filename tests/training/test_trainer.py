@@ -109,6 +109,36 @@ def test_unreadable_and_incompatible_checkpoints(tmp_path):
         trainer_for(vae, data, run).fit(resume=True)
 
 
+def test_a_one_group_checkpoint_loads_into_a_model_that_trains_global_parameters_apart(tmp_path):
+    """A checkpoint written while every parameter sat in one optimizer group (before a model named its global
+    parameters) loads into the grouped optimizer: each parameter keeps its Adam moments, each group gets the saved
+    rate times its factor; under a learning-rate schedule it is refused by name."""
+    data, model = small_problem()
+    run = RunDirectory(tmp_path / "run").create({"x": 1})
+    old = Trainer(model, data, epochs=2, batch_size=16, lr=0.01, seed=3, run_dir=run, device="cpu", progress=False)
+    old.fit()
+    saved = {name: old.optimizer.state[p]["exp_avg"] for name, p in model.named_parameters()}
+
+    def grouped():
+        _, fresh = small_problem()
+        fresh.global_parameters = lambda: list(fresh.decoder.parameters())
+        fresh.global_lr_factor = 4.0
+        return fresh
+
+    fresh = grouped()
+    new = Trainer(fresh, data, epochs=2, batch_size=16, lr=0.01, seed=3, device="cpu", progress=False)
+    assert len(new.optimizer.param_groups) == 2
+    new.load_checkpoint(run.checkpoint_path)
+    assert [group["lr"] for group in new.optimizer.param_groups] == pytest.approx([0.01, 0.04])
+    for name, p in fresh.named_parameters():
+        assert torch.equal(new.optimizer.state[p]["exp_avg"], saved[name]), name
+    assert set(map(id, new.optimizer.param_groups[1]["params"])) == set(map(id, fresh.decoder.parameters()))
+    scheduled = Trainer(grouped(), data, epochs=2, batch_size=16, lr=0.01, lr_schedule="plateau", seed=3,
+                        device="cpu", progress=False)
+    with pytest.raises(CheckpointError, match="one group under a learning-rate schedule; this model trains 2 groups"):
+        scheduled.load_checkpoint(run.checkpoint_path)
+
+
 def test_csv_log_and_metrics_per_point(tmp_path):
     data, model = small_problem()
     run = RunDirectory(tmp_path / "run").create({"x": 1})
