@@ -377,9 +377,9 @@ class Trainer:
         if len(saved["param_groups"][0]["params"]) != len(self.optimized_parameters) or len(order) != len(optimized):
             return saved
         if self.scheduler is not None:
-            raise CheckpointError(f"checkpoint {path} trained every parameter in one group under a learning-rate "
-                                  f"schedule; this model trains {len(current)} groups, and the schedule cannot be "
-                                  "split between them")
+            raise CheckpointError(f"checkpoint {path} trained every parameter in one optimizer group; this model "
+                                  f"trains {len(current)} groups, and this trainer's learning-rate schedule cannot be "
+                                  "spread over them (resume without a schedule)")
         old_index = {id(p): i for i, p in enumerate(order)}
         group, saved_state = saved["param_groups"][0], saved["state"]
         state, groups, index = {}, [], 0

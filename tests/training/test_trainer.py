@@ -135,7 +135,8 @@ def test_a_one_group_checkpoint_loads_into_a_model_that_trains_global_parameters
     assert set(map(id, new.optimizer.param_groups[1]["params"])) == set(map(id, fresh.decoder.parameters()))
     scheduled = Trainer(grouped(), data, epochs=2, batch_size=16, lr=0.01, lr_schedule="plateau", seed=3,
                         device="cpu", progress=False)
-    with pytest.raises(CheckpointError, match="one group under a learning-rate schedule; this model trains 2 groups"):
+    refused = "in one optimizer group; this model trains 2 groups, and this trainer's learning-rate schedule"
+    with pytest.raises(CheckpointError, match=refused):
         scheduled.load_checkpoint(run.checkpoint_path)
 
 
